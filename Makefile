@@ -1,0 +1,35 @@
+# neurotype: the two commands a newcomer needs.
+#   make book   execute every chapter (full parameters) and render the book into _build/html/
+#   make test   pytest, smoke-run every chapter with papermill, build the book with -W --keep-going
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+PYTHON_BOOTSTRAP ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.neurotype-installed
+
+.PHONY: book test pytest smoke-book env clean
+
+env: $(STAMP)
+
+# The venv is rebuilt only when the pins change. torch is pinned to the CPU wheel 2.13.0 exactly.
+$(STAMP): requirements.txt requirements.lock pyproject.toml
+	test -x $(PY) || $(PYTHON_BOOTSTRAP) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt -c requirements.lock
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	touch $@
+
+book: $(STAMP)
+	$(PY) -m neurotype.book --profile full
+
+pytest: $(STAMP)
+	$(PY) -m pytest
+
+smoke-book: $(STAMP)
+	$(PY) -m neurotype.book --profile smoke --strict
+
+test: pytest smoke-book
+
+clean:
+	rm -rf _build

@@ -1,0 +1,166 @@
+"""Execute the book's chapters with papermill, then render them with Jupyter Book.
+
+``python -m neurotype.book --profile full`` is what ``make book`` runs;
+``--profile smoke --strict`` is what ``make test`` runs. Chapters are the
+percent-format ``book/*.py`` files named in ``book/_toc.yml``; each is converted
+to a notebook, executed once by papermill (``smoke=True`` for the smoke
+profile), and the executed notebooks are staged with the book's configuration
+under ``_build/src`` so that Jupyter Book renders them without executing again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from neurotype import paths
+
+__all__ = ["Chapter", "chapters_from_toc", "execute_chapter", "stage_book", "main"]
+
+PROFILES = ("full", "smoke")
+KERNEL = "python3"
+
+
+@dataclass(frozen=True)
+class Chapter:
+    """A page named in the table of contents."""
+
+    name: str
+    source: Path
+
+    @property
+    def executable(self) -> bool:
+        return self.source.suffix == ".py"
+
+
+def _toc_files(entries: list[dict]) -> list[str]:
+    names: list[str] = []
+    for entry in entries:
+        if "file" in entry:
+            names.append(entry["file"])
+        for key in ("chapters", "sections", "parts"):
+            names.extend(_toc_files(entry.get(key, [])))
+    return names
+
+
+def chapters_from_toc(book_dir: Path = paths.BOOK) -> list[Chapter]:
+    """Pages of the book, in table-of-contents order, with their source files."""
+    toc = yaml.safe_load((book_dir / "_toc.yml").read_text())
+    names = [toc["root"], *_toc_files(toc.get("chapters", []) + toc.get("parts", []))]
+    chapters = []
+    for name in names:
+        candidates = [book_dir / f"{name}{ext}" for ext in (".py", ".md", ".ipynb")]
+        found = [c for c in candidates if c.is_file()]
+        if not found:
+            raise FileNotFoundError(f"{book_dir / '_toc.yml'}: page {name!r} has no .py or .md source in {book_dir}")
+        chapters.append(Chapter(name=name, source=found[0]))
+    return chapters
+
+
+def execute_chapter(chapter: Chapter, out_dir: Path, parameters: dict) -> Path:
+    """Convert a percent-format chapter to a notebook and execute it with papermill."""
+    import jupytext
+    import nbformat
+    import papermill
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    unexecuted = out_dir / f"{chapter.name}.unexecuted.ipynb"
+    executed = out_dir / f"{chapter.name}.ipynb"
+    nbformat.write(jupytext.read(chapter.source), unexecuted)
+    try:
+        papermill.execute_notebook(
+            str(unexecuted),
+            str(executed),
+            parameters=parameters,
+            kernel_name=KERNEL,
+            cwd=str(paths.ROOT),
+            progress_bar=False,
+            execution_timeout=None,
+        )
+    finally:
+        unexecuted.unlink(missing_ok=True)
+    return executed
+
+
+def stage_book(chapters: list[Chapter], executed_dir: Path, staging: Path) -> None:
+    """Copy the configuration, static pages and executed notebooks into one source tree."""
+    if staging.exists():
+        shutil.rmtree(staging)
+    staging.mkdir(parents=True)
+    config = yaml.safe_load((paths.BOOK / "_config.yml").read_text())
+    # The chapters were executed once by papermill; Jupyter Book only renders them.
+    config.setdefault("execute", {})["execute_notebooks"] = "off"
+    (staging / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False))
+    for extra in paths.BOOK.iterdir():
+        if extra.name == "_config.yml" or extra.suffix in {".py", ".ipynb"} or extra.name.startswith("."):
+            continue
+        if extra.is_dir():
+            if extra.name != "__pycache__":
+                shutil.copytree(extra, staging / extra.name)
+        else:
+            shutil.copy2(extra, staging / extra.name)
+    for chapter in chapters:
+        if chapter.executable:
+            shutil.copy2(executed_dir / f"{chapter.name}.ipynb", staging / f"{chapter.name}.ipynb")
+
+
+def build_html(staging: Path, strict: bool) -> int:
+    """Render the staged book into ``_build/html``; returns jupyter-book's exit status."""
+    command = [str(Path(sys.executable).with_name("jupyter-book")), "build", str(staging),
+               "--path-output", str(paths.ROOT), "--builder", "html"]
+    if strict:
+        command += ["-W", "--keep-going"]
+    return subprocess.call(command, cwd=paths.ROOT)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m neurotype.book", description=__doc__.splitlines()[0])
+    parser.add_argument("--profile", choices=PROFILES, default="full",
+                        help="full: each chapter's default parameters; smoke: smoke=True (tiny budgets)")
+    parser.add_argument("--strict", action="store_true",
+                        help="treat every Sphinx warning (broken reference, cell error) as an error")
+    parser.add_argument("--only", nargs="*", default=None, metavar="CHAPTER",
+                        help="execute only these chapters (the others must have been executed before)")
+    args = parser.parse_args(argv)
+
+    chapters = chapters_from_toc()
+    executed_dir = paths.BUILD / "executed" / args.profile
+    results_dir = paths.RESULTS if args.profile == "full" else paths.RESULTS / args.profile
+    parameters = {"smoke": args.profile == "smoke", "results_dir": str(results_dir)}
+    failures: list[str] = []
+    os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+    for chapter in chapters:
+        if not chapter.executable or (args.only is not None and chapter.name not in args.only):
+            continue
+        start = time.perf_counter()
+        print(f"[neurotype.book] executing {chapter.source.relative_to(paths.ROOT)} ({args.profile})", flush=True)
+        try:
+            execute_chapter(chapter, executed_dir, parameters)
+        except Exception as error:  # papermill reports the failing cell; keep going, fail at the end
+            failures.append(f"{chapter.name}: {type(error).__name__}: {str(error).strip().splitlines()[-1] if str(error).strip() else ''}")
+            print(f"[neurotype.book] FAILED {chapter.name}", flush=True)
+        print(f"[neurotype.book] {chapter.name} took {time.perf_counter() - start:.1f} s", flush=True)
+
+    staging = paths.BUILD / "src"
+    stage_book(chapters, executed_dir, staging)
+    status = build_html(staging, strict=args.strict)
+    if failures:
+        print("[neurotype.book] chapters that failed:\n  " + "\n  ".join(failures), file=sys.stderr)
+        return 1
+    if status != 0:
+        print(f"[neurotype.book] jupyter-book exited with status {status}", file=sys.stderr)
+        return status
+    print(f"[neurotype.book] book written to {paths.BUILD / 'html' / 'index.html'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
