@@ -29,7 +29,11 @@ pytest: $(STAMP)
 smoke-book: $(STAMP)
 	$(PY) -m neurotype.book --profile smoke --strict
 
-test: pytest smoke-book
+# Other make files (mk/*.mk) add set-up steps the tests need to EXTRA_TEST_PREREQS.
+EXTRA_TEST_PREREQS :=
+-include mk/*.mk
+
+test: $(EXTRA_TEST_PREREQS) pytest smoke-book
 
 clean:
 	rm -rf _build
