@@ -95,3 +95,10 @@ def test_bad_arguments_are_named(two_domains):
         FCNNClassifier(optimizer="adamw").fit(X, y)
     with pytest.raises(ValueError, match="species_flag=True needs species"):
         FCNNClassifier(species_flag=True).fit(X, y)
+
+
+def test_fast_tanh_is_tanh():
+    from neurotype.models.nets import Tanh
+
+    x = torch.linspace(-20, 20, 4001)
+    assert torch.allclose(Tanh()(x), torch.tanh(x), atol=1e-6)
