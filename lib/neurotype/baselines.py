@@ -5,9 +5,9 @@ Four models, registered in :data:`neurotype.evaluation.MODELS`:
 ``logreg``
     Multinomial logistic regression (L2).
 ``svc``
-    RBF support-vector classifier. No probabilities: Platt scaling would need an internal
-    cross-validation (``probability=True``) that nothing here uses; predictions come from the
-    decision function.
+    RBF support-vector classifier. No probabilities: calibrating them would need an internal
+    cross-validation (``CalibratedClassifierCV``) that nothing here uses; predictions come from
+    the decision function.
 ``rf``
     Random forest.
 ``xgb``

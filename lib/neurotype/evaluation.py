@@ -381,7 +381,8 @@ class Report:
     per_fold
         One entry per outer fold: ``repeat``, ``fold``, ``metrics`` (per species),
         ``best_params``, ``n_train``/``n_test`` (per species), ``train_ids``, ``test_ids``,
-        ``tuning_ids`` (every id the tuning objective used), ``tuning`` (study summary).
+        ``tuning_ids`` (every id the tuning objective used, and the inner split it tunes on),
+        ``tuning`` (study summary).
     confusion
         Confusion matrices summed over every fold and repeat (rows true, columns predicted,
         in ``classes`` order), ``all`` and per species.
@@ -569,14 +570,18 @@ def evaluate(task: TaskData, model: str | ModelSpec, *, n_folds: int = 5, n_repe
             # (Trials resumed from an earlier session are tied to these training cells by the
             # study's training-id hash, checked in _tune.)
             _check_disjoint(objective.seen_ids, test_ids, f"repeat {fold.repeat} fold {fold.fold} tuning")
-            tuning_ids = sorted(objective.seen_ids)
+            # A fully resumed study runs no trial in this session; its trials used this inner split.
+            tuning_ids = sorted(objective.seen_ids | set(ids[fit_rows].tolist()) | set(ids[validation_rows].tolist()))
             space = tuning_info.pop("search_space")
             search_space = search_space or space
 
+        # The refit uses the whole outer training fold; early-stopping models keep the inner
+        # validation split out of their fit rows and stop on it.
         final_params = spec.params({**best_params, **fixed})
         estimator = spec.make(final_params, seed=fold_seed)
-        _check_disjoint(ids[fit_rows], test_ids, f"repeat {fold.repeat} fold {fold.fold} final fit")
-        _fit(estimator, spec, task, fit_rows, validation_rows)
+        refit_rows = fit_rows if spec.uses_validation else train
+        _check_disjoint(ids[refit_rows], test_ids, f"repeat {fold.repeat} fold {fold.fold} final fit")
+        _fit(estimator, spec, task, refit_rows, validation_rows if spec.uses_validation else None)
         predicted_codes = np.asarray(estimator.predict(task.X.iloc[test], species=task.species[test]))
         predicted = np.asarray(task.classes)[predicted_codes.astype(int)]
         fold_scores = fold_metrics(task.y[test], predicted, task.classes, task.species[test])
