@@ -6,6 +6,7 @@ import json
 import math
 
 import numpy as np
+import optuna
 import pandas as pd
 import pytest
 
@@ -15,8 +16,6 @@ from neurotype.baselines import SklearnClassifier, organism_column
 from neurotype.evaluation import (MODELS, LeakageError, ModelSpec, Report, TuningObjective, compare, evaluate,
                                   get_model, register_model)
 from neurotype.splits import outer_folds
-
-optuna = pytest.importorskip("optuna")
 
 
 def _scores(report: Report) -> list:
@@ -163,14 +162,14 @@ def test_interrupted_tuning_resumes(toy_task, tmp_path):
 def test_a_crashed_run_resumes_and_failed_trials_do_not_count(toy_task, tmp_path):
     storage = f"sqlite:///{tmp_path / 'crash.db'}"
     log = SpyLog()
-    crashing = spy_spec(log)
+    template = spy_spec(log)
 
     def build(params, seed):
         if len(log.fits) == 2:  # the third tuning fit of the first fold "crashes"
             raise KeyboardInterrupt
-        return spy_spec(log).build(params, seed)
+        return template.build(params, seed)
 
-    crashing = ModelSpec(name="spy", build=build, defaults=crashing.defaults, search_space=crashing.search_space)
+    crashing = ModelSpec(name="spy", build=build, defaults=template.defaults, search_space=template.search_space)
     with pytest.raises(KeyboardInterrupt):
         evaluate(toy_task, crashing, n_folds=2, n_repeats=1, n_trials=4, storage=storage)
     report = evaluate(toy_task, spy_spec(SpyLog()), n_folds=2, n_repeats=1, n_trials=4, storage=storage)
