@@ -28,8 +28,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
-import platform
 import sys
 import time
 from dataclasses import asdict, dataclass, fields
@@ -44,6 +42,7 @@ from neurotype import paths
 from neurotype.data import TaskData
 from neurotype.metrics import (OVERALL, aggregate_folds, confusion_matrices, fold_metrics,
                                species_keys)
+from neurotype.reports import package_versions, to_jsonable
 from neurotype.splits import inner_split, outer_folds
 
 if TYPE_CHECKING:  # optuna is imported lazily: only tuning needs it
@@ -52,7 +51,6 @@ if TYPE_CHECKING:  # optuna is imported lazily: only tuning needs it
 __all__ = [
     "Classifier", "ModelSpec", "MODELS", "register_model", "get_model", "LeakageError",
     "TUNING_METRICS", "TuningObjective", "study_name", "Report", "evaluate", "compare",
-    "package_versions",
 ]
 
 
@@ -229,7 +227,7 @@ class TuningObjective:
         self.seen_ids.update(ids_val.tolist())
 
         params = {**self.spec.search_space(trial), **self.fixed}
-        trial.set_user_attr("params", _jsonable(params))
+        trial.set_user_attr("params", to_jsonable(params))
         model = self.spec.make(params, seed=self.seed)
         y_val = task.y_codes[self.validation_positions]
         X_val, species_val = task.X.iloc[self.validation_positions], task.species[self.validation_positions]
@@ -270,7 +268,7 @@ def study_name(task: TaskData, model: str, seed: int, repeat: int, fold: int,
     ``n_folds``, the tuning metric, fixed parameters, species restrictions) and the task's
     cell ids, so a run only resumes a study that tuned the same thing.
     """
-    body = json.dumps({"fingerprint": _jsonable(dict(fingerprint or {})), "cells": _sha1(task.cell_ids)},
+    body = json.dumps({"fingerprint": to_jsonable(dict(fingerprint or {})), "cells": _sha1(task.cell_ids)},
                       sort_keys=True)
     digest = hashlib.sha1(body.encode()).hexdigest()[:10]
     return f"{task.task}-{task.feature_set}-{model}-seed{seed}-r{repeat}-f{fold}-{digest}"
@@ -327,49 +325,6 @@ def _tune(objective: TuningObjective, name: str, storage: str, n_trials: int,
 
 # --- the report -------------------------------------------------------------------------------
 
-def _jsonable(value: Any) -> Any:
-    """Plain JSON types; NaN and infinities become ``None``."""
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return _jsonable(value.tolist())
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        return float(value) if math.isfinite(float(value)) else None
-    if isinstance(value, (str, type(None))):
-        return value
-    if isinstance(value, Path):
-        return str(value)
-    return repr(value)
-
-
-def package_versions() -> dict[str, str | None]:
-    """Python and the versions of the packages a result depends on."""
-    from importlib import metadata
-
-    import neurotype
-
-    distributions = {"numpy": ("numpy",), "pandas": ("pandas",), "scipy": ("scipy",),
-                     "scikit-learn": ("scikit-learn",), "torch": ("torch",),
-                     "xgboost": ("xgboost", "xgboost-cpu"), "optuna": ("optuna",)}
-    versions: dict[str, str | None] = {"python": platform.python_version()}
-    for key, names in distributions.items():
-        versions[key] = None
-        for name in names:
-            try:
-                versions[key] = metadata.version(name)
-                break
-            except metadata.PackageNotFoundError:
-                continue
-    versions["neurotype"] = neurotype.__version__
-    return versions
-
-
 @dataclass
 class Report:
     """Everything one :func:`evaluate` call measured; saved as ``report.json``.
@@ -406,7 +361,7 @@ class Report:
 
     def to_dict(self) -> dict:
         """Plain JSON-ready dictionary (NaN → ``None``)."""
-        return _jsonable(asdict(self))
+        return to_jsonable(asdict(self))
 
     def save(self, path: str | Path) -> Path:
         """Write strict JSON (no NaN tokens) to ``path``; parent folders are created."""
@@ -587,7 +542,7 @@ def evaluate(task: TaskData, model: str | ModelSpec, *, n_folds: int = 5, n_repe
         fold_scores = fold_metrics(task.y[test], predicted, task.classes, task.species[test])
         per_fold.append({
             "repeat": fold.repeat, "fold": fold.fold, "metrics": fold_scores,
-            "best_params": _jsonable(final_params), "n_train": _counts(task, train), "n_test": _counts(task, test),
+            "best_params": to_jsonable(final_params), "n_train": _counts(task, train), "n_test": _counts(task, test),
             "train_ids": ids[train].tolist(), "test_ids": test_ids.tolist(), "tuning_ids": tuning_ids,
             "tuning": tuning_info,
         })
@@ -628,7 +583,7 @@ def evaluate(task: TaskData, model: str | ModelSpec, *, n_folds: int = 5, n_repe
         confusion={k: v.tolist() for k, v in confusion.items()},
         versions=package_versions(),
         timings={"total_s": time.perf_counter() - started, "per_fold_s": fold_seconds},
-        config={"description": spec.description, "defaults": _jsonable(dict(spec.defaults)), "fixed": _jsonable(fixed),
+        config={"description": spec.description, "defaults": to_jsonable(dict(spec.defaults)), "fixed": to_jsonable(fixed),
                 "search_space": search_space, "uses_validation": spec.uses_validation},
         predictions=predictions if keep_predictions else None,
     )
