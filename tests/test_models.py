@@ -8,7 +8,8 @@ import torch
 from scipy.stats import norm
 
 from neurotype.models import DANNClassifier, FCNNClassifier, LSPINClassifier
-from neurotype.models.nets import LSPIN, expected_open_gates, ganin_lambda, grad_reverse
+from neurotype.models.dann import ganin_lambda, grad_reverse
+from neurotype.models.lspin import LSPIN, expected_open_gates
 
 
 @pytest.fixture()
@@ -98,7 +99,23 @@ def test_bad_arguments_are_named(two_domains):
 
 
 def test_fast_tanh_is_tanh():
-    from neurotype.models.nets import Tanh
+    from neurotype.models.base import Tanh
 
     x = torch.linspace(-20, 20, 4001)
     assert torch.allclose(Tanh()(x), torch.tanh(x), atol=1e-6)
+
+
+def test_neural_models_are_registered_and_build_from_their_specs(two_domains):
+    from neurotype.evaluation import get_model
+    from neurotype.models.specs import parse_architecture
+
+    assert parse_architecture("64-32-16") == (64, 32, 16)
+    with pytest.raises(ValueError, match="widths joined by '-'"):
+        parse_architecture("64x32")
+    X, y, species = two_domains
+    codes = (y == "b").astype(int)
+    for name, overrides in {"fcnn": {"max_epochs": 5}, "dann": {"max_epochs": 5, "lambda_": 0.3},
+                            "lspin": {"epochs": 20}}.items():
+        model = get_model(name).make(overrides, seed=1)
+        assert set(model.fit(X, codes, species=species).predict(X, species=species)) <= {0, 1}
+    assert get_model("lspin").make().get_params()["lambda1"] == 0.01047

@@ -633,3 +633,5 @@ def compare(reports: Sequence[Report] | Mapping[str, Report], metrics: Sequence[
 
 # The baselines register themselves in MODELS.
 from neurotype import baselines as _baselines  # noqa: E402,F401
+# ... and so do the neural models.
+from neurotype.models import specs as _model_specs  # noqa: E402,F401

@@ -1,5 +1,7 @@
-"""Neural models: the paper's FCNN, the DANN and LSPIN (PyTorch), with scikit-learn-style estimators."""
+"""Neural models (PyTorch) with scikit-learn-style estimators: the paper's FCNN, the DANN and LSPIN."""
 
-from neurotype.models.estimators import LSPIN_PAPER_PRESET, DANNClassifier, FCNNClassifier, LSPINClassifier
+from neurotype.models.dann import DANNClassifier
+from neurotype.models.fcnn import FCNNClassifier
+from neurotype.models.lspin import LSPIN_PAPER_PRESET, LSPINClassifier
 
 __all__ = ["FCNNClassifier", "DANNClassifier", "LSPINClassifier", "LSPIN_PAPER_PRESET"]

@@ -1,0 +1,119 @@
+"""Registry entries (:data:`neurotype.evaluation.MODELS`) for the neural models.
+
+The search spaces follow the paper's Optuna set-up for its FCNN and DANN (Section 2.2): weight
+decay 1e-4 to 1, one of six architectures of three or four hidden layers, relu/selu/swish,
+learning rate 1e-3 to 0.2, dropout 0 to 0.5, batch size 32 or 64, up to 500–2000 epochs (with
+early stopping on the inner validation split here), SGD/RMSprop/Adam. LSPIN's ``paper``
+defaults are the paper's published settings; its search space is what the ``tuned`` preset
+comes from. Architectures are stored as strings (``"64-32-16"``) so trials stay JSON.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Mapping
+
+from neurotype.evaluation import ModelSpec, register_model
+from neurotype.models.dann import DANNClassifier
+from neurotype.models.fcnn import FCNNClassifier
+from neurotype.models.lspin import LSPIN_PAPER_PRESET, LSPINClassifier
+
+if TYPE_CHECKING:
+    import optuna
+
+__all__ = ["ARCHITECTURES", "parse_architecture", "FCNN", "DANN_SPEC", "LSPIN_SPEC"]
+
+#: The six candidate architectures (hidden-layer widths) of the paper's search.
+ARCHITECTURES: tuple[str, ...] = ("64-32-16", "128-64-32", "256-128-64", "64-64-32-16", "128-64-32-16",
+                                  "256-128-64-32")
+
+
+def parse_architecture(text: str) -> tuple[int, ...]:
+    """``"64-32-16"`` → ``(64, 32, 16)``."""
+    try:
+        widths = tuple(int(part) for part in str(text).split("-"))
+    except ValueError:
+        raise ValueError(f"architecture {text!r} is not widths joined by '-', e.g. '64-32-16'") from None
+    if not widths or min(widths) < 1:
+        raise ValueError(f"architecture {text!r} needs positive widths")
+    return widths
+
+
+def _paper_space(trial: "optuna.Trial") -> dict[str, Any]:
+    return {
+        "architecture": trial.suggest_categorical("architecture", list(ARCHITECTURES)),
+        "activation": trial.suggest_categorical("activation", ["relu", "selu", "swish"]),
+        "weight_decay": trial.suggest_float("weight_decay", 1e-4, 1.0, log=True),
+        "lr": trial.suggest_float("lr", 1e-3, 0.2, log=True),
+        "dropout": trial.suggest_float("dropout", 0.0, 0.5),
+        "batch_size": trial.suggest_categorical("batch_size", [32, 64]),
+        "max_epochs": trial.suggest_categorical("max_epochs", [500, 1000, 1500, 2000]),
+        "optimizer": trial.suggest_categorical("optimizer", ["sgd", "rmsprop", "adam"]),
+    }
+
+
+_NETWORK_DEFAULTS = {"architecture": "64-32-16", "activation": "relu", "weight_decay": 1e-4, "lr": 1e-3,
+                     "dropout": 0.1, "batch_size": 64, "max_epochs": 300, "optimizer": "adam", "patience": 30,
+                     "class_weight": None}
+
+
+def _network_kwargs(params: Mapping[str, Any]) -> dict[str, Any]:
+    kwargs = {k: v for k, v in params.items() if k != "architecture"}
+    kwargs["hidden"] = parse_architecture(params["architecture"])
+    return kwargs
+
+
+# --- FCNN -------------------------------------------------------------------------------------
+
+FCNN = register_model("fcnn", ModelSpec(
+    name="fcnn",
+    build=lambda params, seed: FCNNClassifier(**_network_kwargs(params), seed=seed),
+    defaults={**_NETWORK_DEFAULTS, "species_flag": False},
+    search_space=_paper_space, uses_validation=True,
+    description="the paper's fully connected network (species_flag=True adds the organism feature)"))
+
+
+# --- DANN -------------------------------------------------------------------------------------
+
+def _dann_space(trial: "optuna.Trial") -> dict[str, Any]:
+    return {**_paper_space(trial), "lambda_": trial.suggest_float("lambda_", 0.01, 1.0, log=True)}
+
+
+def _build_dann(params: Mapping[str, Any], seed: int) -> DANNClassifier:
+    kwargs = _network_kwargs(params)
+    if kwargs["lambda_"] != "schedule":
+        kwargs["lambda_"] = float(kwargs["lambda_"])
+    return DANNClassifier(**kwargs, seed=seed)
+
+
+DANN_SPEC = register_model("dann", ModelSpec(
+    name="dann", build=_build_dann,
+    defaults={**_NETWORK_DEFAULTS, "max_epochs": 200, "mode": "semi", "lambda_": "schedule", "lambda_max": 1.0},
+    search_space=_dann_space, uses_validation=True,
+    description="domain-adversarial network, mouse = source, human = target (mode semi or unsupervised)"))
+
+
+# --- LSPIN ------------------------------------------------------------------------------------
+
+def _lspin_space(trial: "optuna.Trial") -> dict[str, Any]:
+    return {
+        "lambda1": trial.suggest_float("lambda1", 1e-4, 0.3, log=True),
+        "lr": trial.suggest_float("lr", 1e-2, 0.5, log=True),
+        "sigma": trial.suggest_float("sigma", 0.1, 1.0),
+        "epochs": trial.suggest_categorical("epochs", [500, 1000, 2000]),
+    }
+
+
+def _build_lspin(params: Mapping[str, Any], seed: int) -> LSPINClassifier:
+    kwargs = dict(params)
+    kwargs["gate_hidden"] = parse_architecture(kwargs.pop("gate_architecture"))
+    kwargs["hidden"] = parse_architecture(kwargs.pop("architecture"))
+    return LSPINClassifier(**kwargs, seed=seed)
+
+
+_LSPIN_DEFAULTS = {k: v for k, v in LSPIN_PAPER_PRESET.items() if k not in ("gate_hidden", "hidden")}
+LSPIN_SPEC = register_model("lspin", ModelSpec(
+    name="lspin", build=_build_lspin,
+    defaults={**_LSPIN_DEFAULTS, "gate_architecture": "50-50-50", "architecture": "40-20", "weight_decay": 0.0,
+              "class_weight": None},
+    search_space=_lspin_space, uses_validation=False,
+    description="locally sparse network (Yang et al. 2022); defaults = the paper's settings"))
