@@ -319,3 +319,10 @@ def test_svc_has_no_probabilities_but_a_decision_function(toy_task):
     logreg = get_model("logreg").make().fit(toy_task.X, toy_task.y_codes)
     assert np.allclose(logreg.predict_proba(toy_task.X).sum(axis=1), 1.0)
     assert math.isfinite(float(np.mean(logreg.predict(toy_task.X) == toy_task.y_codes)))
+
+
+def test_parallel_folds_give_the_same_report_as_sequential(toy_task):
+    sequential = evaluate(toy_task, "logreg", n_folds=2, n_repeats=2, seed=4)
+    parallel = evaluate(toy_task, "logreg", n_folds=2, n_repeats=2, seed=4, n_jobs=2)
+    assert sequential.metrics == parallel.metrics
+    assert sequential.predictions == parallel.predictions

@@ -413,12 +413,89 @@ def _counts(task: TaskData, positions: np.ndarray) -> dict[str, int]:
             for key in species_keys(task.species[positions])}
 
 
+def _run_fold(task: TaskData, spec: ModelSpec, fold, *, n_folds: int, seed: int, n_trials: int,
+              validation_fraction: float, tuning_metric: str, fixed: dict, storage: str | None, directory: Path,
+              fingerprint: dict, train_species: str | None, test_species: str | None,
+              needs_inner_split: bool, torch_threads: int | None = None):
+    """One outer fold: inner split, optional tuning, refit, test predictions."""
+    if torch_threads is not None:
+        # Parallel workers each get one thread: two processes with two threads each ran
+        # the networks many times slower on this project's two-core machines.
+        import torch
+
+        torch.set_num_threads(torch_threads)
+    ids = task.cell_ids
+    fold_started = time.perf_counter()
+    index = fold.repeat * n_folds + fold.fold
+    fold_seed = seed + index
+    train = _restrict(task, fold.train, train_species)
+    test = _restrict(task, fold.test, test_species)
+    if len(train) == 0 or len(test) == 0:
+        raise ValueError(f"repeat {fold.repeat} fold {fold.fold}: no {'training' if len(train) == 0 else 'test'} "
+                         f"rows left after the species restriction")
+    test_ids = ids[test]
+    _check_disjoint(ids[train], test_ids, f"repeat {fold.repeat} fold {fold.fold} outer split")
+
+    fit_rows, validation_rows = train, None
+    if needs_inner_split:
+        fit_rows, validation_rows = inner_split(task, train, validation_fraction, seed=fold_seed)
+
+    best_params: dict[str, Any] = {}
+    space = None
+    tuning_info: dict[str, Any] | None = None
+    tuning_ids: list = []
+    if n_trials > 0:
+        objective = TuningObjective(task, spec, fit_rows, validation_rows, forbidden_ids=test_ids,
+                                    seed=fold_seed, fixed=fixed, metric=tuning_metric)
+        name = study_name(task, spec.name, seed, fold.repeat, fold.fold, fingerprint)
+        url = storage or f"sqlite:///{(directory / name).with_suffix('.db')}"
+        best_params, tuning_info = _tune(objective, name, url, n_trials, sampler_seed=fold_seed,
+                                         train_ids_hash=_sha1(ids[train]))
+        # The objective checks every trial before fitting; checking its record again here
+        # keeps the guard even for objectives that a subclass or a test replaced.
+        # (Trials resumed from an earlier session are tied to these training cells by the
+        # study's training-id hash, checked in _tune.)
+        _check_disjoint(objective.seen_ids, test_ids, f"repeat {fold.repeat} fold {fold.fold} tuning")
+        # A fully resumed study runs no trial in this session; its trials used this inner split.
+        tuning_ids = sorted(objective.seen_ids | set(ids[fit_rows].tolist()) | set(ids[validation_rows].tolist()))
+        space = tuning_info.pop("search_space")
+
+    # The refit uses the whole outer training fold; early-stopping models keep the inner
+    # validation split out of their fit rows and stop on it.
+    final_params = spec.params({**best_params, **fixed})
+    estimator = spec.make(final_params, seed=fold_seed)
+    refit_rows = fit_rows if spec.uses_validation else train
+    _check_disjoint(ids[refit_rows], test_ids, f"repeat {fold.repeat} fold {fold.fold} final fit")
+    _fit(estimator, spec, task, refit_rows, validation_rows if spec.uses_validation else None)
+    predicted_codes = np.asarray(estimator.predict(task.X.iloc[test], species=task.species[test]))
+    predicted = np.asarray(task.classes)[predicted_codes.astype(int)]
+    fold_scores = fold_metrics(task.y[test], predicted, task.classes, task.species[test])
+    record = {
+        "repeat": fold.repeat, "fold": fold.fold, "metrics": fold_scores,
+        "best_params": to_jsonable(final_params), "n_train": _counts(task, train), "n_test": _counts(task, test),
+        "train_ids": ids[train].tolist(), "test_ids": test_ids.tolist(), "tuning_ids": tuning_ids,
+        "tuning": tuning_info,
+    }
+    # Collected even without keep_predictions: they feed the summed confusion matrices.
+    predictions = {"id": test_ids.tolist(), "repeat": [fold.repeat] * len(test), "fold": [fold.fold] * len(test),
+                   "true": task.y[test].tolist(), "predicted": predicted.tolist(),
+                   "species": task.species[test].tolist()}
+    return record, predictions, space, time.perf_counter() - fold_started
+
+
+def _print_progress(model: str, fold, outcome, done: int, total: int) -> None:
+    summary = outcome[0]["metrics"][OVERALL]
+    print(f"[{done}/{total}] {model} repeat {fold.repeat} fold {fold.fold}: "
+          f"balanced accuracy {summary['balanced_accuracy']:.3f}, macro F1 {summary['f1_macro']:.3f} "
+          f"({outcome[3]:.1f} s)", file=sys.stderr, flush=True)
+
+
 def evaluate(task: TaskData, model: str | ModelSpec, *, n_folds: int = 5, n_repeats: int = 5, seed: int = 0,
              n_trials: int = 0, validation_fraction: float = 0.2, tuning_metric: str = "f1_macro",
              params: Mapping[str, Any] | None = None, storage: str | None = None,
              study_dir: str | Path | None = None, train_species: str | None = None,
              test_species: str | None = None, keep_predictions: bool = True,
-             progress: bool = False) -> Report:
+             progress: bool = False, n_jobs: int = 1) -> Report:
     """Cross-validate (and optionally tune) one model on one task, honestly.
 
     Parameters
@@ -452,6 +529,9 @@ def evaluate(task: TaskData, model: str | ModelSpec, *, n_folds: int = 5, n_repe
         Store every test prediction in the report.
     progress
         Print one line per fold to stderr.
+    n_jobs
+        Outer folds run in this many worker processes (each with one torch thread). Every
+        fold is seeded on its own, so the folds' results do not depend on the order they run in.
 
     Returns
     -------
@@ -489,76 +569,31 @@ def evaluate(task: TaskData, model: str | ModelSpec, *, n_folds: int = 5, n_repe
                    "test_species": test_species}
 
     folds = outer_folds(task, n_folds=n_folds, n_repeats=n_repeats, seed=seed)
-    ids = task.cell_ids
-    per_fold: list[dict] = []
-    fold_seconds: list[float] = []
-    predictions: dict[str, list] = {k: [] for k in ("id", "repeat", "fold", "true", "predicted", "species")}
-    search_space: dict | None = None
-    for fold in folds:
-        fold_started = time.perf_counter()
-        index = fold.repeat * n_folds + fold.fold
-        fold_seed = seed + index
-        train = _restrict(task, fold.train, train_species)
-        test = _restrict(task, fold.test, test_species)
-        if len(train) == 0 or len(test) == 0:
-            raise ValueError(f"repeat {fold.repeat} fold {fold.fold}: no {'training' if len(train) == 0 else 'test'} "
-                             f"rows left after the species restriction")
-        test_ids = ids[test]
-        _check_disjoint(ids[train], test_ids, f"repeat {fold.repeat} fold {fold.fold} outer split")
+    fold_kwargs = dict(n_folds=n_folds, seed=seed, n_trials=n_trials, validation_fraction=validation_fraction,
+                       tuning_metric=tuning_metric, fixed=fixed, storage=storage, directory=directory,
+                       fingerprint=fingerprint, train_species=train_species, test_species=test_species,
+                       needs_inner_split=needs_inner_split)
+    if n_jobs == 1:
+        outcomes = []
+        for fold in folds:
+            outcomes.append(_run_fold(task, spec, fold, **fold_kwargs))
+            if progress:
+                _print_progress(spec.name, fold, outcomes[-1], len(outcomes), len(folds))
+    else:
+        from joblib import Parallel, delayed
 
-        fit_rows, validation_rows = train, None
-        if needs_inner_split:
-            fit_rows, validation_rows = inner_split(task, train, validation_fraction, seed=fold_seed)
-
-        best_params: dict[str, Any] = {}
-        tuning_info: dict[str, Any] | None = None
-        tuning_ids: list = []
-        if n_trials > 0:
-            objective = TuningObjective(task, spec, fit_rows, validation_rows, forbidden_ids=test_ids,
-                                        seed=fold_seed, fixed=fixed, metric=tuning_metric)
-            name = study_name(task, spec.name, seed, fold.repeat, fold.fold, fingerprint)
-            url = storage or f"sqlite:///{(directory / name).with_suffix('.db')}"
-            best_params, tuning_info = _tune(objective, name, url, n_trials, sampler_seed=fold_seed,
-                                             train_ids_hash=_sha1(ids[train]))
-            # The objective checks every trial before fitting; checking its record again here
-            # keeps the guard even for objectives that a subclass or a test replaced.
-            # (Trials resumed from an earlier session are tied to these training cells by the
-            # study's training-id hash, checked in _tune.)
-            _check_disjoint(objective.seen_ids, test_ids, f"repeat {fold.repeat} fold {fold.fold} tuning")
-            # A fully resumed study runs no trial in this session; its trials used this inner split.
-            tuning_ids = sorted(objective.seen_ids | set(ids[fit_rows].tolist()) | set(ids[validation_rows].tolist()))
-            space = tuning_info.pop("search_space")
-            search_space = search_space or space
-
-        # The refit uses the whole outer training fold; early-stopping models keep the inner
-        # validation split out of their fit rows and stop on it.
-        final_params = spec.params({**best_params, **fixed})
-        estimator = spec.make(final_params, seed=fold_seed)
-        refit_rows = fit_rows if spec.uses_validation else train
-        _check_disjoint(ids[refit_rows], test_ids, f"repeat {fold.repeat} fold {fold.fold} final fit")
-        _fit(estimator, spec, task, refit_rows, validation_rows if spec.uses_validation else None)
-        predicted_codes = np.asarray(estimator.predict(task.X.iloc[test], species=task.species[test]))
-        predicted = np.asarray(task.classes)[predicted_codes.astype(int)]
-        fold_scores = fold_metrics(task.y[test], predicted, task.classes, task.species[test])
-        per_fold.append({
-            "repeat": fold.repeat, "fold": fold.fold, "metrics": fold_scores,
-            "best_params": to_jsonable(final_params), "n_train": _counts(task, train), "n_test": _counts(task, test),
-            "train_ids": ids[train].tolist(), "test_ids": test_ids.tolist(), "tuning_ids": tuning_ids,
-            "tuning": tuning_info,
-        })
-        # Collected even without keep_predictions: they feed the summed confusion matrices.
-        predictions["id"] += test_ids.tolist()
-        predictions["repeat"] += [fold.repeat] * len(test)
-        predictions["fold"] += [fold.fold] * len(test)
-        predictions["true"] += task.y[test].tolist()
-        predictions["predicted"] += predicted.tolist()
-        predictions["species"] += task.species[test].tolist()
-        fold_seconds.append(time.perf_counter() - fold_started)
+        outcomes = Parallel(n_jobs=n_jobs, backend="loky")(
+            delayed(_run_fold)(task, spec, fold, **fold_kwargs, torch_threads=1) for fold in folds)
         if progress:
-            summary = fold_scores[OVERALL]
-            print(f"[{len(per_fold)}/{len(folds)}] {spec.name} repeat {fold.repeat} fold {fold.fold}: "
-                  f"balanced accuracy {summary['balanced_accuracy']:.3f}, macro F1 {summary['f1_macro']:.3f} "
-                  f"({fold_seconds[-1]:.1f} s)", file=sys.stderr, flush=True)
+            for done, (fold, outcome) in enumerate(zip(folds, outcomes), start=1):
+                _print_progress(spec.name, fold, outcome, done, len(folds))
+    per_fold = [outcome[0] for outcome in outcomes]
+    fold_seconds = [outcome[3] for outcome in outcomes]
+    search_space = next((outcome[2] for outcome in outcomes if outcome[2] is not None), None)
+    predictions: dict[str, list] = {k: [] for k in ("id", "repeat", "fold", "true", "predicted", "species")}
+    for outcome in outcomes:
+        for key, values in outcome[1].items():
+            predictions[key] += values
 
     mean_train = float(np.mean([f["n_train"][OVERALL] for f in per_fold]))
     mean_test = float(np.mean([f["n_test"][OVERALL] for f in per_fold]))
