@@ -1,4 +1,5 @@
-"""Shared, seeded fixtures: short simulated sweeps of the two model cells (each simulates in < 0.3 s)."""
+"""Shared, seeded fixtures of the features tests: short simulated sweeps of the two model cells
+(each simulates in < 0.3 s)."""
 
 from __future__ import annotations
 
