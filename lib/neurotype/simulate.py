@@ -29,11 +29,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, replace
+from typing import Callable
 
 import numpy as np
 from scipy.optimize import brentq
 
-from neurotype.stimuli import Stimulus
+from neurotype.stimuli import (DEFAULT_SAMPLING_RATE, RAMP_SLOPE_PA_PER_S, Stimulus, long_square, noise, ramp,
+                               short_square)
 
 __all__ = [
     "CellModel",
@@ -44,6 +46,8 @@ __all__ = [
     "simulate",
     "resting_potential",
     "find_rheobase",
+    "find_threshold",
+    "protocol_responses",
 ]
 
 
@@ -313,33 +317,30 @@ def simulate(model: CellModel, stimulus: Stimulus, *, spike_detection_mv: float 
                             spike_detection_mv=spike_detection_mv, model=model, stimulus=stimulus)
 
 
-def find_rheobase(model: CellModel, *, resolution_pa: float = 1.0, upper_pa: float = 2000.0,
-                  duration: float = 1.0, sampling_rate: float = 20_000.0) -> float:
-    """Smallest long-square amplitude (pA) that makes ``model`` fire, by bisection.
+def find_threshold(model: CellModel, build: Callable[[float], Stimulus], *, resolution_pa: float = 1.0,
+                   upper_pa: float = 2000.0) -> float:
+    """Smallest amplitude (pA) at which ``build(amplitude)`` makes ``model`` fire, by bisection.
 
     Parameters
     ----------
     model : CellModel
+    build : callable
+        Amplitude in pA -> the stimulus to inject (e.g. a long or short square).
     resolution_pa : float, default 1
         Bisection stops when the bracket is this narrow.
     upper_pa : float, default 2000
         An amplitude known to fire; an error is raised if it does not.
-    duration : float, default 1.0
-        Step length in seconds (ACTD's long square).
-    sampling_rate : float, default 20 kHz
-        Integration rate (coarser than recordings, to keep the search quick).
 
     Returns
     -------
     float
         The upper end of the final bracket: an amplitude that fires.
     """
-    from neurotype.stimuli import long_square
-
     def fires(amplitude: float) -> bool:
-        stim = long_square(amplitude, duration=duration, delay=0.02, tail=0.0, sampling_rate=sampling_rate)
-        return simulate(model, stim).n_spikes > 0
+        return simulate(model, build(amplitude)).n_spikes > 0
 
+    if resolution_pa <= 0:
+        raise ValueError(f"resolution_pa must be positive; got {resolution_pa!r}")
     if not fires(upper_pa):
         raise ValueError(f"{model.name} does not fire at upper_pa={upper_pa} pA; raise upper_pa")
     low, high = 0.0, float(upper_pa)
@@ -350,3 +351,74 @@ def find_rheobase(model: CellModel, *, resolution_pa: float = 1.0, upper_pa: flo
         else:
             low = middle
     return high
+
+
+def find_rheobase(model: CellModel, *, resolution_pa: float = 1.0, upper_pa: float = 2000.0,
+                  duration: float = 1.0, sampling_rate: float = 20_000.0) -> float:
+    """Smallest long-square amplitude (pA) that makes ``model`` fire (ACTD's rheobase).
+
+    Parameters
+    ----------
+    model : CellModel
+    resolution_pa : float, default 1
+        Precision of the bisection.
+    upper_pa : float, default 2000
+        An amplitude known to fire.
+    duration : float, default 1.0
+        Step length in seconds (ACTD's long square).
+    sampling_rate : float, default 20 kHz
+        Integration rate (coarser than recordings, to keep the search quick).
+
+    Returns
+    -------
+    float
+    """
+    return find_threshold(model, lambda amplitude: long_square(amplitude, duration=duration, delay=0.02, tail=0.0,
+                                                               sampling_rate=sampling_rate),
+                          resolution_pa=resolution_pa, upper_pa=upper_pa)
+
+
+def protocol_responses(model: CellModel, *, sampling_rate: float = DEFAULT_SAMPLING_RATE,
+                       noise_epoch_s: float = 3.0, noise_gap_s: float = 1.0, seed: int = 0,
+                       long_square_multiple: float = 1.5, resolution_pa: float = 2.0) -> dict[str, SimulationResult]:
+    """The model's responses to the four ACTD stimulus types, with amplitudes set from its own thresholds.
+
+    * long square: ``long_square_multiple`` x rheobase, 1 s;
+    * short square: the smallest 3 ms step that fires (to ``resolution_pa``);
+    * ramp: 25 pA/s from 0 pA up to 1.5 x rheobase (the M-current makes the regular-spiking cell
+      accommodate to a slow ramp, so it needs more than its step rheobase);
+    * noise: 0.75/1/1.5 x rheobase epochs, CV 0.2, seeded.
+
+    Parameters
+    ----------
+    model : CellModel
+    sampling_rate : float, default 50 kHz
+        Sampling (and integration) rate of every sweep.
+    noise_epoch_s, noise_gap_s : float
+        Length of each noise epoch and of the rest between epochs.
+    seed : int, default 0
+        Seed of the noise.
+    long_square_multiple : float, default 1.5
+        Long-square amplitude as a multiple of rheobase.
+    resolution_pa : float, default 2
+        Precision of the rheobase and short-square threshold searches.
+
+    Returns
+    -------
+    dict
+        ``{"long_square", "short_square", "ramp", "noise"}`` -> :class:`SimulationResult`;
+        ``result.stimulus.meta`` records the amplitudes.
+    """
+    rheobase = find_rheobase(model, resolution_pa=resolution_pa)
+    short_threshold = find_threshold(model, lambda a: short_square(a, delay=0.01, tail=0.03, sampling_rate=sampling_rate),
+                                     resolution_pa=resolution_pa, upper_pa=20_000.0)
+    stimuli_by_kind = {
+        "long_square": long_square(long_square_multiple * rheobase, sampling_rate=sampling_rate),
+        "short_square": short_square(short_threshold, sampling_rate=sampling_rate),
+        "ramp": ramp(1.5 * rheobase / RAMP_SLOPE_PA_PER_S, tail=0.1, sampling_rate=sampling_rate),
+        "noise": noise(rheobase, epoch_duration=noise_epoch_s, gap=noise_gap_s, seed=seed, sampling_rate=sampling_rate),
+    }
+    responses = {kind: simulate(model, stim) for kind, stim in stimuli_by_kind.items()}
+    for result in responses.values():
+        result.stimulus.meta["rheobase_pa"] = rheobase
+    return responses

@@ -1,9 +1,13 @@
 import time
 
+import matplotlib
 import numpy as np
 import pytest
 
 from neurotype import features, simulate, stimuli
+from neurotype.plots.features import plot_stimulus_responses
+
+matplotlib.use("Agg")
 
 
 @pytest.mark.parametrize("model", simulate.CELL_MODELS.values(), ids=list(simulate.CELL_MODELS))
@@ -56,3 +60,15 @@ def test_simulate_rejects_coarse_or_broken_stimuli():
     broken = stimuli.Stimulus("long_square", good.t, np.where(good.t > 0.005, np.nan, good.i), good.start, good.end)
     with pytest.raises(ValueError, match="NaN"):
         simulate.simulate(simulate.FAST_SPIKING, broken)
+
+
+def test_protocol_responses_fire_under_every_stimulus_type():
+    responses = simulate.protocol_responses(simulate.FAST_SPIKING, sampling_rate=25_000.0, noise_epoch_s=0.3,
+                                            noise_gap_s=0.1, resolution_pa=8.0)
+    assert list(responses) == ["long_square", "short_square", "ramp", "noise"]
+    assert responses["short_square"].n_spikes == 1
+    assert all(r.n_spikes > 0 for r in responses.values())
+    ramp = responses["ramp"].stimulus
+    assert np.max(ramp.i) == pytest.approx(1.5 * ramp.meta["rheobase_pa"], rel=1e-3)
+    figure = plot_stimulus_responses({kind: {"fast-spiking": r} for kind, r in responses.items()})
+    assert len(figure.axes) == 8
