@@ -40,6 +40,7 @@ import pandas as pd
 __all__ = [
     "SPIKE_FEATURES",
     "SPIKE_FEATURE_UNITS",
+    "FEATURE_UNITS",
     "SweepError",
     "SweepShapeError",
     "SweepValueError",
@@ -61,6 +62,17 @@ SPIKE_FEATURE_UNITS: dict[str, str] = {
     "threshold_v": "mV", "threshold_i": "pA", "peak_v": "mV", "peak_i": "pA", "trough_v": "mV",
     "trough_i": "pA", "upstroke": "mV/ms", "upstroke_v": "mV", "downstroke": "mV/ms", "downstroke_v": "mV",
     "fast_trough_v": "mV", "fast_trough_i": "pA", "width": "s", "upstroke_downstroke_ratio": "1",
+}
+
+#: Units of all 41 features of the paper's tables (the 14 above plus the 27 ACTD features).
+FEATURE_UNITS: dict[str, str] = {
+    **SPIKE_FEATURE_UNITS,
+    "f_i_curve_slope": "spikes/s/pA", "input_resistance_mohm": "MΩ", "ri": "MΩ", "latency": "s", "sag": "1",
+    "seal_gohm": "GΩ", "tau": "ms", "vm_for_sag": "mV", "vrest": "mV",
+    **{f"{quantity}_{protocol}": unit
+       for protocol in ("long_square", "ramp", "short_square")
+       for quantity, unit in (("fast_trough_v", "mV"), ("peak_v", "mV"), ("threshold_i", "pA"), ("threshold_v", "mV"),
+                              ("trough_v", "mV"), ("upstroke_downstroke_ratio", "1"))},
 }
 
 #: Cut-off of the 4-pole Bessel filter applied before differentiating (kHz); the ACTD pipeline's value.
