@@ -396,7 +396,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--limit must be a positive number of cells; got {args.limit}")
     summary = refresh(args.out, with_sweeps=args.with_sweeps, force=args.force, reuse_cache=args.reuse_cache,
                       keep_nwb=args.keep_nwb, limit=args.limit, specimen_ids=args.specimen_ids)
-    print(json.dumps(summary, indent=2))
+    # One line of JSON last, so scripts (and the tests) can read the summary.
+    print(json.dumps(summary))
     return 0
 
 

@@ -234,8 +234,9 @@ def noise(rheobase_pa: float, *, scales: tuple[float, ...] = NOISE_SCALES, cv: f
 
     Epoch ``k`` carries ``scales[k] * rheobase_pa * (1 + cv * z_k(t))`` where ``z_k`` is
     unit-variance pink noise, so each epoch has mean ``scales[k] * rheobase`` and coefficient of
-    variation ``cv`` exactly. ACTD presents 3 s epochs; ``epoch_duration`` and ``gap`` (rest
-    between epochs) can be shortened to save simulation time.
+    variation ``cv`` exactly. The 3 s epochs are ACTD's; ACTD rests the cell for several seconds
+    between epochs, and our 1 s default ``gap`` is shorter only to save simulation time (the
+    model cells recover from an epoch well within it). Both can be shortened further for tests.
 
     Parameters
     ----------

@@ -25,17 +25,19 @@ def allensdk_python() -> Path:
     return python
 
 
-def run_allensdk(code: str, *args: str, timeout: float = 300) -> dict:
+def run_allensdk(code: str, *args: str, env: dict[str, str] | None = None, timeout: float = 300) -> dict:
     """Run Python ``code`` under the allensdk venv with lib/ on the path and no network; parse its last stdout line as JSON.
 
     Proxies point at a closed local port, so any attempt to reach the Allen API fails loudly
-    instead of quietly downloading.
+    instead of quietly downloading. ``env`` adds or overrides environment variables (e.g.
+    ``NEUROTYPE_ROOT`` to point the code at a copy of the data).
     """
-    env = {**os.environ, "PYTHONPATH": str(paths.ROOT / "lib"), "NEUROTYPE_ROOT": str(paths.ROOT),
-           "HTTP_PROXY": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9",
-           "http_proxy": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9", "NO_PROXY": "", "no_proxy": ""}
+    environment = {**os.environ, "PYTHONPATH": str(paths.ROOT / "lib"), "NEUROTYPE_ROOT": str(paths.ROOT),
+                   "HTTP_PROXY": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9",
+                   "http_proxy": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9", "NO_PROXY": "", "no_proxy": "",
+                   **(env or {})}
     done = subprocess.run([str(allensdk_python()), "-c", code, *args], capture_output=True, text=True,
-                          env=env, cwd=paths.ROOT, timeout=timeout)
+                          env=environment, cwd=paths.ROOT, timeout=timeout)
     if done.returncode != 0:
         raise AssertionError(f"allensdk subprocess failed ({done.returncode}):\n{done.stderr[-4000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])

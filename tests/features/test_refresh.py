@@ -167,3 +167,35 @@ def test_refresh_command_runs_offline_on_a_prepared_cache(tmp_path, noise_sweeps
             assert got[name] == pytest.approx(expected[name], abs=AGREEMENT_ATOL[name] + 1e-9 * abs(expected[name]))
     after = {p: _digest(p) for p in bundled_before}
     assert after == bundled_before, "without --force the bundled snapshot stays untouched"
+
+
+def test_force_replaces_the_bundled_snapshot_of_the_root_it_is_given(tmp_path, noise_sweeps):
+    """``--force`` through the command line, on a throw-away copy of the repository's data folder."""
+    root = tmp_path / "root"
+    shutil.copytree(paths.DATA / "actd", root / "data" / "actd")
+    shutil.copytree(paths.PAPER41, root / "data" / "paper41")
+    (root / "data" / "actd" / "ephys_features.csv").write_text("stale\n")
+    cache = root / "data" / "refresh" / "actd"
+    cache.mkdir(parents=True)
+    for name in ("manifest.json", "cells.json", "ephys_features.csv"):
+        shutil.copy2(paths.ACTD_CACHE / name, cache / name)
+    row = pd.read_csv(paths.PAPER41 / "mouse_ephys_data.csv").iloc[0]
+    specimen, sweep = (int(x) for x in row["file_name"].split("_"))
+    result = noise_sweeps["fast-spiking"]
+    (cache / f"specimen_{specimen}").mkdir()
+    write_nwb1(cache / f"specimen_{specimen}" / "ephys.nwb", {sweep: ("Noise 1", result.i, result.v, RATE)})
+    (cache / f"specimen_{specimen}" / "ephys_sweeps.json").write_text(json.dumps(
+        [{"sweep_number": sweep, "stimulus_name": "Noise 1", "num_spikes": result.n_spikes}]))
+    real_before = {p: _digest(p) for p in [*paths.ACTD_CACHE.iterdir(), *paths.PAPER41.iterdir()] if p.is_file()}
+    summary = run_allensdk(
+        "import runpy, sys\nsys.argv = ['neurotype.refresh', *sys.argv[1:]]\n"
+        "runpy.run_module('neurotype.refresh', run_name='__main__')\n",
+        "--with-sweeps", "--reuse-cache", "--force", "--specimen-ids", str(specimen),
+        env={"NEUROTYPE_ROOT": str(root)},
+    )
+    assert summary["replaced_bundled_snapshot"] is True
+    assert summary["paper41_rows"] == {"mouse": 1, "human": 0}
+    assert _digest(root / "data" / "actd" / "ephys_features.csv") == _digest(paths.ACTD_CACHE / "ephys_features.csv")
+    replaced = pd.read_csv(root / "data" / "paper41" / "mouse_ephys_data.csv")
+    assert replaced["file_name"].tolist() == [row["file_name"]]
+    assert {p: _digest(p) for p in real_before} == real_before, "only the given root is touched"
