@@ -8,7 +8,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.neurotype-installed
 
-.PHONY: book test pytest smoke-book env clean
+.PHONY: book test pytest smoke-book env clean bench
 
 env: $(STAMP)
 
@@ -34,6 +34,10 @@ EXTRA_TEST_PREREQS :=
 -include mk/*.mk
 
 test: $(EXTRA_TEST_PREREQS) pytest smoke-book
+
+# Speed figures (not part of the tests): bench/results.json
+bench: $(STAMP)
+	$(PY) bench/run.py
 
 clean:
 	rm -rf _build

@@ -109,7 +109,9 @@ def stage_book(chapters: list[Chapter], executed_dir: Path, staging: Path) -> No
             shutil.copy2(extra, staging / extra.name)
     for chapter in chapters:
         if chapter.executable:
-            shutil.copy2(executed_dir / f"{chapter.name}.ipynb", staging / f"{chapter.name}.ipynb")
+            executed = executed_dir / f"{chapter.name}.ipynb"
+            if executed.is_file():  # absent when papermill could not even start it
+                shutil.copy2(executed, staging / executed.name)
 
 
 def build_html(staging: Path, strict: bool) -> int:

@@ -7,43 +7,55 @@ import math
 import platform
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 
 __all__ = ["package_versions", "to_jsonable", "write_report", "read_report"]
 
-_PACKAGES = ("numpy", "pandas", "scipy", "scikit-learn", "torch", "xgboost-cpu", "optuna", "neurotype")
-
-
-def package_versions() -> dict[str, str | None]:
-    """Python and key package versions, for the record."""
-    versions: dict[str, str | None] = {"python": platform.python_version()}
-    for name in _PACKAGES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = None
-    return versions
 
 
 def to_jsonable(value: Any) -> Any:
     """Plain JSON types; NaN and infinities become ``None`` so the file stays strict JSON."""
-    if isinstance(value, dict):
+    if isinstance(value, Mapping):
         return {str(k): to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
+    if isinstance(value, (list, tuple, set, frozenset)):
         return [to_jsonable(v) for v in value]
     if isinstance(value, np.ndarray):
         return to_jsonable(value.tolist())
-    if isinstance(value, (np.integer,)):
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
         return int(value)
     if isinstance(value, (float, np.floating)):
-        return None if not math.isfinite(float(value)) else float(value)
-    if isinstance(value, (np.bool_,)):
-        return bool(value)
+        return float(value) if math.isfinite(float(value)) else None
+    if isinstance(value, (str, type(None))):
+        return value
     if isinstance(value, Path):
         return str(value)
-    return value
+    return repr(value)
+
+
+def package_versions() -> dict[str, str | None]:
+    """Python and the versions of the packages a result depends on."""
+
+
+    import neurotype
+
+    distributions = {"numpy": ("numpy",), "pandas": ("pandas",), "scipy": ("scipy",),
+                     "scikit-learn": ("scikit-learn",), "torch": ("torch",),
+                     "xgboost": ("xgboost", "xgboost-cpu"), "optuna": ("optuna",)}
+    versions: dict[str, str | None] = {"python": platform.python_version()}
+    for key, names in distributions.items():
+        versions[key] = None
+        for name in names:
+            try:
+                versions[key] = metadata.version(name)
+                break
+            except metadata.PackageNotFoundError:
+                continue
+    versions["neurotype"] = neurotype.__version__
+    return versions
 
 
 def write_report(path: Path | str, payload: dict) -> Path:

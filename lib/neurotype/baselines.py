@@ -1,0 +1,202 @@
+"""Classical baselines behind the :class:`~neurotype.evaluation.Classifier` interface.
+
+Four models, registered in :data:`neurotype.evaluation.MODELS`:
+
+``logreg``
+    Multinomial logistic regression (L2).
+``svc``
+    RBF support-vector classifier. No probabilities: calibrating them would need an internal
+    cross-validation (``CalibratedClassifierCV``) that nothing here uses; predictions come from
+    the decision function.
+``rf``
+    Random forest.
+``xgb``
+    Gradient-boosted trees (``xgboost.XGBClassifier``, ``tree_method="hist"``).
+
+Each is :func:`neurotype.preprocessing.make_preprocessor` (median imputation, standard scaling)
+followed by the estimator, refitted on every training fold. With ``species_flag=True`` an
+organism column (0 = mouse, 1 = human) is appended *after* scaling, as the raw 0/1 indicator:
+the paper's "organism feature", also offered to the baselines so that comparisons with it are
+fair. All estimators run single-threaded (``n_jobs=1``): the protocol parallelises, if at all,
+over folds.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Mapping
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.preprocessing import LabelEncoder
+from sklearn.svm import SVC
+from sklearn.utils.metaestimators import available_if
+
+from neurotype.evaluation import ModelSpec, register_model
+from neurotype.preprocessing import make_preprocessor
+
+if TYPE_CHECKING:
+    import optuna
+
+__all__ = ["SklearnClassifier", "organism_column", "LOGREG", "SVC_RBF", "RANDOM_FOREST", "XGBOOST"]
+
+
+def organism_column(species: np.ndarray | None, n_rows: int) -> np.ndarray:
+    """The organism indicator as a column: 1.0 for human rows, 0.0 otherwise."""
+    if species is None:
+        raise ValueError("species_flag=True needs species= (one 'mouse'/'human' per row)")
+    species = np.asarray(species, dtype=str)
+    if species.shape != (n_rows,):
+        raise ValueError(f"species has shape {species.shape}, expected ({n_rows},)")
+    return (species == "human").astype(float)[:, None]
+
+
+def _estimator_has(method: str):
+    return lambda self: hasattr(self.estimator, method)
+
+
+class SklearnClassifier(ClassifierMixin, BaseEstimator):
+    """Preprocessing (fitted on the training rows) + a scikit-learn classifier.
+
+    Parameters
+    ----------
+    estimator
+        An unfitted scikit-learn classifier (cloned at fit time).
+    species_flag
+        Append the organism column (1 = human) after scaling.
+
+    Labels may be any values; they are encoded internally (XGBoost needs 0..K-1 codes),
+    and :meth:`predict` returns the original values.
+    """
+
+    def __init__(self, estimator: BaseEstimator, species_flag: bool = False):
+        self.estimator = estimator
+        self.species_flag = species_flag
+
+    def _design(self, X: pd.DataFrame | np.ndarray, species: np.ndarray | None) -> np.ndarray:
+        Z = self.preprocessor_.transform(np.asarray(X, dtype=float))
+        if self.species_flag:
+            Z = np.hstack([Z, organism_column(species, len(Z))])
+        return Z
+
+    def fit(self, X: pd.DataFrame | np.ndarray, y: np.ndarray, species: np.ndarray | None = None,
+            X_val: pd.DataFrame | None = None, y_val: np.ndarray | None = None,
+            species_val: np.ndarray | None = None) -> "SklearnClassifier":
+        """Fit preprocessing and estimator on ``X``; the validation arguments are ignored."""
+        X = np.asarray(X, dtype=float)
+        self.encoder_ = LabelEncoder().fit(np.asarray(y))
+        self.classes_ = self.encoder_.classes_
+        self.preprocessor_ = make_preprocessor().fit(X)
+        self.estimator_ = clone(self.estimator).fit(self._design(X, species), self.encoder_.transform(y))
+        return self
+
+    def predict(self, X: pd.DataFrame | np.ndarray, species: np.ndarray | None = None) -> np.ndarray:
+        """Predicted labels (same values as the training ``y``)."""
+        codes = np.asarray(self.estimator_.predict(self._design(X, species))).astype(int)
+        return self.encoder_.inverse_transform(codes)
+
+    @available_if(_estimator_has("predict_proba"))
+    def predict_proba(self, X: pd.DataFrame | np.ndarray, species: np.ndarray | None = None) -> np.ndarray:
+        """Class probabilities, columns in the order of :attr:`classes_`."""
+        return self.estimator_.predict_proba(self._design(X, species))
+
+    @available_if(_estimator_has("decision_function"))
+    def decision_function(self, X: pd.DataFrame | np.ndarray, species: np.ndarray | None = None) -> np.ndarray:
+        """The estimator's decision function on the preprocessed features."""
+        return self.estimator_.decision_function(self._design(X, species))
+
+
+# --- logistic regression ----------------------------------------------------------------------
+
+def _build_logreg(params: Mapping[str, Any], seed: int) -> SklearnClassifier:
+    model = LogisticRegression(C=params["C"], class_weight=params["class_weight"], max_iter=5000,
+                               random_state=seed)
+    return SklearnClassifier(model, species_flag=params["species_flag"])
+
+
+def _space_logreg(trial: "optuna.Trial") -> dict[str, Any]:
+    return {"C": trial.suggest_float("C", 1e-3, 1e3, log=True),
+            "class_weight": trial.suggest_categorical("class_weight", [None, "balanced"])}
+
+
+LOGREG = register_model("logreg", ModelSpec(
+    name="logreg", build=_build_logreg, search_space=_space_logreg,
+    defaults={"C": 1.0, "class_weight": None, "species_flag": False},
+    description="L2 logistic regression on median-imputed, standardised features"))
+
+
+# --- RBF support-vector classifier ------------------------------------------------------------
+
+def _build_svc(params: Mapping[str, Any], seed: int) -> SklearnClassifier:
+    model = SVC(kernel="rbf", C=params["C"], gamma=params["gamma"], class_weight=params["class_weight"],
+                random_state=seed)
+    return SklearnClassifier(model, species_flag=params["species_flag"])
+
+
+def _space_svc(trial: "optuna.Trial") -> dict[str, Any]:
+    return {"C": trial.suggest_float("C", 1e-2, 1e3, log=True),
+            "gamma": trial.suggest_float("gamma", 1e-4, 1.0, log=True),
+            "class_weight": trial.suggest_categorical("class_weight", [None, "balanced"])}
+
+
+SVC_RBF = register_model("svc", ModelSpec(
+    name="svc", build=_build_svc, search_space=_space_svc,
+    defaults={"C": 1.0, "gamma": "scale", "class_weight": None, "species_flag": False},
+    description="RBF support-vector classifier (decision function, no probabilities)"))
+
+
+# --- random forest ----------------------------------------------------------------------------
+
+def _build_rf(params: Mapping[str, Any], seed: int) -> SklearnClassifier:
+    model = RandomForestClassifier(n_estimators=params["n_estimators"], max_depth=params["max_depth"],
+                                   min_samples_leaf=params["min_samples_leaf"],
+                                   max_features=params["max_features"], class_weight=params["class_weight"],
+                                   n_jobs=1, random_state=seed)
+    return SklearnClassifier(model, species_flag=params["species_flag"])
+
+
+def _space_rf(trial: "optuna.Trial") -> dict[str, Any]:
+    return {"n_estimators": trial.suggest_int("n_estimators", 100, 500, step=100),
+            "max_depth": trial.suggest_int("max_depth", 2, 32, log=True),
+            "min_samples_leaf": trial.suggest_int("min_samples_leaf", 1, 20, log=True),
+            "max_features": trial.suggest_float("max_features", 0.1, 1.0),
+            "class_weight": trial.suggest_categorical("class_weight", [None, "balanced", "balanced_subsample"])}
+
+
+RANDOM_FOREST = register_model("rf", ModelSpec(
+    name="rf", build=_build_rf, search_space=_space_rf,
+    defaults={"n_estimators": 300, "max_depth": None, "min_samples_leaf": 1, "max_features": "sqrt",
+              "class_weight": None, "species_flag": False},
+    description="random forest (single-threaded)"))
+
+
+# --- XGBoost ----------------------------------------------------------------------------------
+
+def _build_xgb(params: Mapping[str, Any], seed: int) -> SklearnClassifier:
+    import xgboost
+
+    model = xgboost.XGBClassifier(
+        n_estimators=params["n_estimators"], max_depth=params["max_depth"],
+        learning_rate=params["learning_rate"], subsample=params["subsample"],
+        colsample_bytree=params["colsample_bytree"], min_child_weight=params["min_child_weight"],
+        reg_lambda=params["reg_lambda"], tree_method="hist", n_jobs=1, random_state=seed, verbosity=0)
+    return SklearnClassifier(model, species_flag=params["species_flag"])
+
+
+def _space_xgb(trial: "optuna.Trial") -> dict[str, Any]:
+    return {"n_estimators": trial.suggest_int("n_estimators", 50, 600, step=50),
+            "max_depth": trial.suggest_int("max_depth", 2, 8),
+            "learning_rate": trial.suggest_float("learning_rate", 0.01, 0.3, log=True),
+            "subsample": trial.suggest_float("subsample", 0.5, 1.0),
+            "colsample_bytree": trial.suggest_float("colsample_bytree", 0.5, 1.0),
+            "min_child_weight": trial.suggest_float("min_child_weight", 1.0, 10.0, log=True),
+            "reg_lambda": trial.suggest_float("reg_lambda", 1e-3, 10.0, log=True)}
+
+
+XGBOOST = register_model("xgb", ModelSpec(
+    name="xgb", build=_build_xgb, search_space=_space_xgb,
+    defaults={"n_estimators": 300, "max_depth": 4, "learning_rate": 0.1, "subsample": 0.8,
+              "colsample_bytree": 0.8, "min_child_weight": 1.0, "reg_lambda": 1.0, "species_flag": False},
+    description="gradient-boosted trees (xgboost, hist, single-threaded)"))

@@ -1,0 +1,635 @@
+"""The evaluation protocol every model in neurotype goes through.
+
+One call, :func:`evaluate`, runs repeated stratified group K-fold cross-validation
+(:func:`neurotype.splits.outer_folds`) on a :class:`~neurotype.data.TaskData`:
+
+1. Each outer fold's training rows (optionally one species only, ``train_species``) are the
+   only rows that shape the model. Imputation and scaling live inside the model, so they are
+   refitted on every training fold.
+2. With ``n_trials > 0`` an Optuna study per outer fold tunes the hyperparameters on an
+   inner validation split of those training rows (:func:`neurotype.splits.inner_split`);
+   the best parameters are then refitted on the whole outer training fold (models that
+   early-stop keep the inner split and receive it as ``X_val``).
+3. The refitted model predicts the outer test rows (optionally one species only,
+   ``test_species``), which are scored per fold (:mod:`neurotype.metrics`) and aggregated.
+
+A leak guard records every specimen id the tuning objective touched and raises
+:class:`LeakageError` if an outer-test id is among them; the report keeps the training, test
+and tuning ids of every fold so the claim can be checked afterwards.
+
+Models plug in through :class:`ModelSpec` and :func:`register_model`; the baselines
+(``logreg``, ``svc``, ``rf``, ``xgb``) live in :mod:`neurotype.baselines`.
+
+Seeds: everything derives from ``seed``. Outer fold ``i`` (``i = repeat · n_folds + fold``)
+uses ``seed + i`` for its inner split, its model and its TPE sampler.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Protocol, Sequence, runtime_checkable
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import balanced_accuracy_score, f1_score
+
+from neurotype import paths
+from neurotype.data import TaskData
+from neurotype.metrics import (OVERALL, aggregate_folds, confusion_matrices, fold_metrics,
+                               species_keys)
+from neurotype.reports import package_versions, to_jsonable
+from neurotype.splits import inner_split, outer_folds
+
+if TYPE_CHECKING:  # optuna is imported lazily: only tuning needs it
+    import optuna
+
+__all__ = [
+    "Classifier", "ModelSpec", "MODELS", "register_model", "get_model", "LeakageError",
+    "TUNING_METRICS", "TuningObjective", "study_name", "Report", "evaluate", "compare",
+]
+
+
+# --- the model interface ----------------------------------------------------------------------
+
+@runtime_checkable
+class Classifier(Protocol):
+    """What :func:`evaluate` needs from a model.
+
+    ``X`` is a DataFrame of raw features (index = specimen id, may hold NaN), ``y`` integer
+    class codes (positions in ``TaskData.classes``) and ``species`` an array of
+    ``"mouse"``/``"human"`` per row. Species is always passed so that domain-adaptation
+    models can use it; plain models ignore it. ``X_val``/``y_val``/``species_val`` are given
+    only to models whose spec has ``uses_validation=True`` (early stopping).
+    ``predict_proba(X, species=None)`` is optional.
+
+    A model may also define ``set_pruning_callback(callback)``: during tuning it then
+    receives ``callback(step, value)``, which reports an intermediate validation score to
+    Optuna and raises ``optuna.TrialPruned`` when the median pruner stops the trial.
+    """
+
+    def fit(self, X: pd.DataFrame, y: np.ndarray, species: np.ndarray | None = None,
+            X_val: pd.DataFrame | None = None, y_val: np.ndarray | None = None,
+            species_val: np.ndarray | None = None) -> "Classifier": ...
+
+    def predict(self, X: pd.DataFrame, species: np.ndarray | None = None) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """How to build, configure and tune one kind of model.
+
+    Attributes
+    ----------
+    name
+        Registry key, e.g. ``"logreg"``.
+    build
+        ``build(params, seed) -> Classifier``; ``params`` holds every key of ``defaults``.
+    defaults
+        Every hyperparameter the model takes, with the value used when not tuning. Keys
+        outside it are rejected (catches typos in fixed parameters).
+    search_space
+        ``search_space(trial) -> dict`` suggesting a subset of the hyperparameters with an
+        Optuna trial. Values must be JSON-serialisable (they are stored with the trial).
+    uses_validation
+        ``True`` for models that early-stop: they are fitted with ``X_val``/``y_val`` (the
+        inner validation split), also for the final refit.
+    description
+        One line for reports.
+    """
+
+    name: str
+    build: Callable[[Mapping[str, Any], int], Classifier]
+    defaults: Mapping[str, Any]
+    search_space: Callable[["optuna.Trial"], dict[str, Any]]
+    uses_validation: bool = False
+    description: str = ""
+
+    def params(self, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The defaults updated with ``overrides``; an unknown key raises ``ValueError``."""
+        overrides = dict(overrides or {})
+        unknown = sorted(set(overrides) - set(self.defaults))
+        if unknown:
+            raise ValueError(f"model {self.name!r} has no hyperparameter(s) {unknown}; "
+                             f"known: {sorted(self.defaults)}")
+        return {**self.defaults, **overrides}
+
+    def make(self, overrides: Mapping[str, Any] | None = None, seed: int = 0) -> Classifier:
+        """A fresh, unfitted model with the given hyperparameters and seed."""
+        return self.build(self.params(overrides), int(seed))
+
+
+MODELS: dict[str, ModelSpec] = {}
+"""The model registry: name → :class:`ModelSpec`. Extend it with :func:`register_model`."""
+
+
+def register_model(name: str, spec: ModelSpec, *, replace: bool = False) -> ModelSpec:
+    """Add a model to :data:`MODELS` under ``name`` (``replace=True`` to overwrite one)."""
+    if not isinstance(spec, ModelSpec):
+        raise TypeError(f"spec must be a ModelSpec, got {type(spec).__name__}")
+    if name in MODELS and not replace:
+        raise ValueError(f"a model named {name!r} is already registered; pass replace=True to overwrite it")
+    if spec.name != name:
+        raise ValueError(f"registry name {name!r} differs from the spec's own name {spec.name!r}")
+    MODELS[name] = spec
+    return spec
+
+
+def get_model(model: str | ModelSpec) -> ModelSpec:
+    """The spec of a registered model name (a :class:`ModelSpec` passes through)."""
+    if isinstance(model, ModelSpec):
+        return model
+    try:
+        return MODELS[model]
+    except KeyError:
+        raise ValueError(f"unknown model {model!r}; known models: {sorted(MODELS)}") from None
+
+
+# --- tuning -----------------------------------------------------------------------------------
+
+class LeakageError(RuntimeError):
+    """An outer-test cell reached model fitting or tuning."""
+
+
+def _macro_f1(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    return float(f1_score(y_true, y_pred, average="macro", zero_division=0))
+
+
+def _balanced_accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return float(balanced_accuracy_score(y_true, y_pred))
+
+
+#: Metrics the tuning objective can maximise on the inner validation split.
+TUNING_METRICS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
+    "f1_macro": _macro_f1, "balanced_accuracy": _balanced_accuracy,
+}
+
+
+def _check_disjoint(seen_ids: Iterable, forbidden_ids: Iterable, where: str) -> None:
+    overlap = sorted(set(seen_ids) & set(forbidden_ids))
+    if overlap:
+        shown = ", ".join(map(str, overlap[:5])) + (" …" if len(overlap) > 5 else "")
+        raise LeakageError(f"{where}: {len(overlap)} outer-test cell(s) would be used ({shown})")
+
+
+class TuningObjective:
+    """Optuna objective: fit on the inner fit rows, score on the inner validation rows.
+
+    Every call first checks that none of the rows it is about to use is an outer-test cell
+    (:class:`LeakageError` otherwise) and adds their ids to :attr:`seen_ids`.
+
+    Parameters
+    ----------
+    task
+        The whole task.
+    spec
+        The model to tune.
+    fit_positions, validation_positions
+        Row positions (into ``task``) of the inner split.
+    forbidden_ids
+        Specimen ids of the outer fold's test cells.
+    seed
+        Model seed.
+    fixed
+        Hyperparameters held fixed (they override what the search space suggests).
+    metric
+        A key of :data:`TUNING_METRICS`.
+    """
+
+    def __init__(self, task: TaskData, spec: ModelSpec, fit_positions: np.ndarray,
+                 validation_positions: np.ndarray, forbidden_ids: Iterable, seed: int,
+                 fixed: Mapping[str, Any] | None = None, metric: str = "f1_macro"):
+        if metric not in TUNING_METRICS:
+            raise ValueError(f"unknown tuning metric {metric!r}; choose one of {sorted(TUNING_METRICS)}")
+        self.task, self.spec, self.seed, self.metric = task, spec, int(seed), metric
+        self.fit_positions = np.asarray(fit_positions)
+        self.validation_positions = np.asarray(validation_positions)
+        self.forbidden_ids = frozenset(np.asarray(list(forbidden_ids)).tolist())
+        self.fixed = dict(fixed or {})
+        self.seen_ids: set = set()
+
+    def __call__(self, trial: "optuna.Trial") -> float:
+        import optuna
+
+        task = self.task
+        ids_fit = task.cell_ids[self.fit_positions]
+        ids_val = task.cell_ids[self.validation_positions]
+        _check_disjoint(ids_fit.tolist() + ids_val.tolist(), self.forbidden_ids, "tuning objective")
+        self.seen_ids.update(ids_fit.tolist())
+        self.seen_ids.update(ids_val.tolist())
+
+        params = {**self.spec.search_space(trial), **self.fixed}
+        trial.set_user_attr("params", to_jsonable(params))
+        model = self.spec.make(params, seed=self.seed)
+        y_val = task.y_codes[self.validation_positions]
+        X_val, species_val = task.X.iloc[self.validation_positions], task.species[self.validation_positions]
+        if hasattr(model, "set_pruning_callback"):
+            def report(step: int, value: float) -> None:
+                trial.report(float(value), int(step))
+                if trial.should_prune():
+                    raise optuna.TrialPruned()
+            model.set_pruning_callback(report)
+        _fit(model, self.spec, task, self.fit_positions, self.validation_positions)
+        predicted = np.asarray(model.predict(X_val, species=species_val))
+        return TUNING_METRICS[self.metric](y_val, predicted)
+
+
+def _fit(model: Classifier, spec: ModelSpec, task: TaskData, fit_positions: np.ndarray,
+         validation_positions: np.ndarray | None) -> None:
+    """Fit on ``fit_positions``; early-stopping models also get the validation rows."""
+    kwargs: dict[str, Any] = {}
+    if spec.uses_validation:
+        if validation_positions is None:
+            raise ValueError(f"model {spec.name!r} needs a validation split")
+        kwargs = {"X_val": task.X.iloc[validation_positions], "y_val": task.y_codes[validation_positions],
+                  "species_val": task.species[validation_positions]}
+    model.fit(task.X.iloc[fit_positions], task.y_codes[fit_positions], species=task.species[fit_positions],
+              **kwargs)
+
+
+def _sha1(values: Iterable) -> str:
+    return hashlib.sha1(json.dumps(sorted(np.asarray(list(values)).tolist())).encode()).hexdigest()
+
+
+def study_name(task: TaskData, model: str, seed: int, repeat: int, fold: int,
+               fingerprint: Mapping[str, Any] | None = None) -> str:
+    """Deterministic Optuna study name of one outer fold.
+
+    ``<task>-<feature_set>-<model>-seed<seed>-r<repeat>-f<fold>-<hash>``; the hash covers
+    ``fingerprint`` (the protocol settings that change what a fold or an objective is, e.g.
+    ``n_folds``, the tuning metric, fixed parameters, species restrictions) and the task's
+    cell ids, so a run only resumes a study that tuned the same thing.
+    """
+    body = json.dumps({"fingerprint": to_jsonable(dict(fingerprint or {})), "cells": _sha1(task.cell_ids)},
+                      sort_keys=True)
+    digest = hashlib.sha1(body.encode()).hexdigest()[:10]
+    return f"{task.task}-{task.feature_set}-{model}-seed{seed}-r{repeat}-f{fold}-{digest}"
+
+
+def _complete_trials(study: "optuna.Study") -> list["optuna.trial.FrozenTrial"]:
+    from optuna.trial import TrialState
+
+    return sorted((t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE),
+                  key=lambda t: t.number)
+
+
+def _tune(objective: TuningObjective, name: str, storage: str, n_trials: int,
+          sampler_seed: int, train_ids_hash: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Run (or resume) one fold's study until it has ``n_trials`` complete trials.
+
+    Returns the best parameters among the first ``n_trials`` complete trials (so a study
+    that an earlier, longer run extended gives the same answer) and a summary.
+    """
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    existing = 0
+    try:
+        existing = len(optuna.load_study(study_name=name, storage=storage).trials)
+    except KeyError:
+        pass
+    # A resumed study gets a sampler seed shifted by its trial count: re-using the first
+    # session's seed would replay its random start-up suggestions.
+    sampler = optuna.samplers.TPESampler(seed=int(sampler_seed) + 100_003 * existing)
+    study = optuna.create_study(study_name=name, storage=storage, sampler=sampler,
+                                pruner=optuna.pruners.MedianPruner(), direction="maximize",
+                                load_if_exists=True)
+    recorded = study.user_attrs.get("train_ids_sha1")
+    if recorded is None:
+        study.set_user_attr("train_ids_sha1", train_ids_hash)
+    elif recorded != train_ids_hash:
+        raise RuntimeError(f"study {name!r} in {storage} was tuned on other training cells; "
+                           "delete it or use another storage")
+    attempts = 0
+    while (done := len(_complete_trials(study))) < n_trials:
+        if attempts > 3 * n_trials + 10:
+            raise RuntimeError(f"study {name!r}: only {done} of {n_trials} trials completed after "
+                               f"{attempts} attempts (the rest were pruned)")
+        study.optimize(objective, n_trials=n_trials - done)
+        attempts += n_trials - done
+    considered = _complete_trials(study)[:n_trials]
+    best = max(considered, key=lambda t: t.value)  # first of equals: lowest trial number
+    info = {"study_name": name, "n_complete_trials": len(_complete_trials(study)),
+            "best_trial": best.number, "best_value": best.value,
+            "search_space": {k: repr(d) for k, d in best.distributions.items()}}
+    return dict(best.user_attrs["params"]), info
+
+
+# --- the report -------------------------------------------------------------------------------
+
+@dataclass
+class Report:
+    """Everything one :func:`evaluate` call measured; saved as ``report.json``.
+
+    Attributes
+    ----------
+    metrics
+        ``metrics[<all|mouse|human>][<metric>] = {mean, sd, ci95, ci95_naive, n}``.
+    per_fold
+        One entry per outer fold: ``repeat``, ``fold``, ``metrics`` (per species),
+        ``best_params``, ``n_train``/``n_test`` (per species), ``train_ids``, ``test_ids``,
+        ``tuning_ids`` (every id the tuning objective used, and the inner split it tunes on),
+        ``tuning`` (study summary).
+    confusion
+        Confusion matrices summed over every fold and repeat (rows true, columns predicted,
+        in ``classes`` order), ``all`` and per species.
+    predictions
+        Column-wise: ``id``, ``repeat``, ``fold``, ``true``, ``predicted``, ``species``.
+    """
+
+    task: str
+    model: str
+    feature_set: str
+    protocol: dict
+    cells: dict
+    classes: list
+    metrics: dict
+    per_fold: list
+    confusion: dict
+    versions: dict
+    timings: dict
+    config: dict
+    predictions: dict | None = None
+
+    def to_dict(self) -> dict:
+        """Plain JSON-ready dictionary (NaN → ``None``)."""
+        return to_jsonable(asdict(self))
+
+    def save(self, path: str | Path) -> Path:
+        """Write strict JSON (no NaN tokens) to ``path``; parent folders are created."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.to_dict(), indent=1, allow_nan=False) + "\n", encoding="utf-8")
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Report":
+        """Read a report written by :meth:`save`."""
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no report here")
+        body = json.loads(path.read_text(encoding="utf-8"))
+        names = {f.name for f in fields(cls)}
+        required = {f.name for f in fields(cls) if f.name != "predictions"}
+        missing = sorted(required - set(body))
+        if missing:
+            raise ValueError(f"{path}: not a neurotype report, missing key(s) {missing}")
+        return cls(**{k: v for k, v in body.items() if k in names})
+
+    def metric_frame(self) -> pd.DataFrame:
+        """Long table: species × metric with mean, sd and both intervals."""
+        rows = []
+        for species, metrics in self.metrics.items():
+            for metric, summary in metrics.items():
+                ci, naive = summary.get("ci95") or [None, None], summary.get("ci95_naive") or [None, None]
+                rows.append({"species": species, "metric": metric, "mean": summary.get("mean"),
+                             "sd": summary.get("sd"), "ci95_low": ci[0], "ci95_high": ci[1],
+                             "ci95_naive_low": naive[0], "ci95_naive_high": naive[1], "n": summary.get("n")})
+        return pd.DataFrame(rows)
+
+    def predictions_frame(self) -> pd.DataFrame:
+        """The test predictions, one row per (repeat, test cell)."""
+        if self.predictions is None:
+            raise ValueError("this report was made without keep_predictions")
+        return pd.DataFrame(self.predictions)
+
+
+# --- the protocol -----------------------------------------------------------------------------
+
+def _restrict(task: TaskData, positions: np.ndarray, species: str | None) -> np.ndarray:
+    return positions if species is None else positions[task.species[positions] == species]
+
+
+def _counts(task: TaskData, positions: np.ndarray) -> dict[str, int]:
+    return {key: int(len(positions)) if key == OVERALL else int(np.sum(task.species[positions] == key))
+            for key in species_keys(task.species[positions])}
+
+
+def evaluate(task: TaskData, model: str | ModelSpec, *, n_folds: int = 5, n_repeats: int = 5, seed: int = 0,
+             n_trials: int = 0, validation_fraction: float = 0.2, tuning_metric: str = "f1_macro",
+             params: Mapping[str, Any] | None = None, storage: str | None = None,
+             study_dir: str | Path | None = None, train_species: str | None = None,
+             test_species: str | None = None, keep_predictions: bool = True,
+             progress: bool = False) -> Report:
+    """Cross-validate (and optionally tune) one model on one task, honestly.
+
+    Parameters
+    ----------
+    task
+        Cells, features and labels (:func:`neurotype.data.load_task`).
+    model
+        A registered model name (:data:`MODELS`) or a :class:`ModelSpec`.
+    n_folds, n_repeats, seed
+        Outer repeated stratified group K-fold; repeat ``r`` shuffles with ``seed + r``.
+    n_trials
+        Optuna trials per outer fold (0: the model's default hyperparameters).
+    validation_fraction
+        Share of the outer training rows held out as the inner validation split (tuning,
+        and early stopping for models with ``uses_validation``).
+    tuning_metric
+        ``"f1_macro"`` or ``"balanced_accuracy"``, maximised on the inner validation split.
+    params
+        Hyperparameters held fixed (e.g. ``{"species_flag": True}``); they override the
+        defaults and anything the search space suggests.
+    storage
+        Optuna RDB URL holding every study of this call; default: one SQLite file per study,
+        ``<study_dir>/<study_name>.db``.
+    study_dir
+        Folder of the default SQLite files (default ``results/optuna``).
+    train_species, test_species
+        Restrict the outer training / test rows to one species (e.g. ``"mouse"`` and
+        ``"human"`` for cross-species transfer). Tuning then validates on training-species
+        rows only: no label of the held-out species is ever used.
+    keep_predictions
+        Store every test prediction in the report.
+    progress
+        Print one line per fold to stderr.
+
+    Returns
+    -------
+    Report
+        Aggregated metrics, per-fold details, summed confusion matrices and provenance.
+
+    Raises
+    ------
+    LeakageError
+        If any outer-test cell reaches tuning or the final fit.
+    """
+    started = time.perf_counter()
+    spec = get_model(model)
+    fixed = dict(params or {})
+    spec.params(fixed)  # reject unknown hyperparameter names before any work
+    if tuning_metric not in TUNING_METRICS:
+        raise ValueError(f"unknown tuning_metric {tuning_metric!r}; choose one of {sorted(TUNING_METRICS)}")
+    if not isinstance(n_trials, (int, np.integer)) or n_trials < 0:
+        raise ValueError(f"n_trials must be a non-negative integer, got {n_trials!r}")
+    if n_repeats < 1:
+        raise ValueError(f"n_repeats must be at least 1, got {n_repeats}")
+    present = sorted(set(task.species.tolist()))
+    for argument, value in (("train_species", train_species), ("test_species", test_species)):
+        if value is not None and value not in present:
+            raise ValueError(f"{argument}={value!r} but the task's species are {present}")
+    needs_inner_split = n_trials > 0 or spec.uses_validation
+    if needs_inner_split and not 0.0 < validation_fraction < 0.5:
+        raise ValueError(f"validation_fraction must be in (0, 0.5), got {validation_fraction}")
+
+    directory = Path(study_dir) if study_dir is not None else paths.RESULTS / "optuna"
+    if n_trials > 0 and storage is None:
+        directory.mkdir(parents=True, exist_ok=True)
+    fingerprint = {"n_folds": n_folds, "validation_fraction": validation_fraction,
+                   "tuning_metric": tuning_metric, "fixed": fixed, "train_species": train_species,
+                   "test_species": test_species}
+
+    folds = outer_folds(task, n_folds=n_folds, n_repeats=n_repeats, seed=seed)
+    ids = task.cell_ids
+    per_fold: list[dict] = []
+    fold_seconds: list[float] = []
+    predictions: dict[str, list] = {k: [] for k in ("id", "repeat", "fold", "true", "predicted", "species")}
+    search_space: dict | None = None
+    for fold in folds:
+        fold_started = time.perf_counter()
+        index = fold.repeat * n_folds + fold.fold
+        fold_seed = seed + index
+        train = _restrict(task, fold.train, train_species)
+        test = _restrict(task, fold.test, test_species)
+        if len(train) == 0 or len(test) == 0:
+            raise ValueError(f"repeat {fold.repeat} fold {fold.fold}: no {'training' if len(train) == 0 else 'test'} "
+                             f"rows left after the species restriction")
+        test_ids = ids[test]
+        _check_disjoint(ids[train], test_ids, f"repeat {fold.repeat} fold {fold.fold} outer split")
+
+        fit_rows, validation_rows = train, None
+        if needs_inner_split:
+            fit_rows, validation_rows = inner_split(task, train, validation_fraction, seed=fold_seed)
+
+        best_params: dict[str, Any] = {}
+        tuning_info: dict[str, Any] | None = None
+        tuning_ids: list = []
+        if n_trials > 0:
+            objective = TuningObjective(task, spec, fit_rows, validation_rows, forbidden_ids=test_ids,
+                                        seed=fold_seed, fixed=fixed, metric=tuning_metric)
+            name = study_name(task, spec.name, seed, fold.repeat, fold.fold, fingerprint)
+            url = storage or f"sqlite:///{(directory / name).with_suffix('.db')}"
+            best_params, tuning_info = _tune(objective, name, url, n_trials, sampler_seed=fold_seed,
+                                             train_ids_hash=_sha1(ids[train]))
+            # The objective checks every trial before fitting; checking its record again here
+            # keeps the guard even for objectives that a subclass or a test replaced.
+            # (Trials resumed from an earlier session are tied to these training cells by the
+            # study's training-id hash, checked in _tune.)
+            _check_disjoint(objective.seen_ids, test_ids, f"repeat {fold.repeat} fold {fold.fold} tuning")
+            # A fully resumed study runs no trial in this session; its trials used this inner split.
+            tuning_ids = sorted(objective.seen_ids | set(ids[fit_rows].tolist()) | set(ids[validation_rows].tolist()))
+            space = tuning_info.pop("search_space")
+            search_space = search_space or space
+
+        # The refit uses the whole outer training fold; early-stopping models keep the inner
+        # validation split out of their fit rows and stop on it.
+        final_params = spec.params({**best_params, **fixed})
+        estimator = spec.make(final_params, seed=fold_seed)
+        refit_rows = fit_rows if spec.uses_validation else train
+        _check_disjoint(ids[refit_rows], test_ids, f"repeat {fold.repeat} fold {fold.fold} final fit")
+        _fit(estimator, spec, task, refit_rows, validation_rows if spec.uses_validation else None)
+        predicted_codes = np.asarray(estimator.predict(task.X.iloc[test], species=task.species[test]))
+        predicted = np.asarray(task.classes)[predicted_codes.astype(int)]
+        fold_scores = fold_metrics(task.y[test], predicted, task.classes, task.species[test])
+        per_fold.append({
+            "repeat": fold.repeat, "fold": fold.fold, "metrics": fold_scores,
+            "best_params": to_jsonable(final_params), "n_train": _counts(task, train), "n_test": _counts(task, test),
+            "train_ids": ids[train].tolist(), "test_ids": test_ids.tolist(), "tuning_ids": tuning_ids,
+            "tuning": tuning_info,
+        })
+        # Collected even without keep_predictions: they feed the summed confusion matrices.
+        predictions["id"] += test_ids.tolist()
+        predictions["repeat"] += [fold.repeat] * len(test)
+        predictions["fold"] += [fold.fold] * len(test)
+        predictions["true"] += task.y[test].tolist()
+        predictions["predicted"] += predicted.tolist()
+        predictions["species"] += task.species[test].tolist()
+        fold_seconds.append(time.perf_counter() - fold_started)
+        if progress:
+            summary = fold_scores[OVERALL]
+            print(f"[{len(per_fold)}/{len(folds)}] {spec.name} repeat {fold.repeat} fold {fold.fold}: "
+                  f"balanced accuracy {summary['balanced_accuracy']:.3f}, macro F1 {summary['f1_macro']:.3f} "
+                  f"({fold_seconds[-1]:.1f} s)", file=sys.stderr, flush=True)
+
+    mean_train = float(np.mean([f["n_train"][OVERALL] for f in per_fold]))
+    mean_test = float(np.mean([f["n_test"][OVERALL] for f in per_fold]))
+    metrics = aggregate_folds([f["metrics"] for f in per_fold], test_train_ratio=mean_test / mean_train)
+    confusion = confusion_matrices(predictions["true"], predictions["predicted"], task.classes,
+                                   predictions["species"])
+
+    def mean_counts(key: str) -> dict[str, float]:
+        names = species_keys(np.concatenate([list(f[key]) for f in per_fold]))
+        return {s: float(np.mean([f[key].get(s, 0) for f in per_fold])) for s in names}
+
+    return Report(
+        task=task.task, model=spec.name, feature_set=task.feature_set,
+        protocol={"n_folds": n_folds, "n_repeats": n_repeats, "seed": seed, "n_trials": n_trials,
+                  "validation_fraction": validation_fraction, "tuning_metric": tuning_metric,
+                  "train_species": train_species, "test_species": test_species,
+                  "ci95": "Nadeau-Bengio corrected resampled t interval, test/train ratio "
+                          f"{mean_test / mean_train:.4f}; ci95_naive: t interval with sd/sqrt(n)"},
+        cells={"total": _counts(task, np.arange(len(task))), "train": mean_counts("n_train"),
+               "test": mean_counts("n_test"), "averaged_over_folds": True},
+        classes=list(task.classes), metrics=metrics, per_fold=per_fold,
+        confusion={k: v.tolist() for k, v in confusion.items()},
+        versions=package_versions(),
+        timings={"total_s": time.perf_counter() - started, "per_fold_s": fold_seconds},
+        config={"description": spec.description, "defaults": to_jsonable(dict(spec.defaults)), "fixed": to_jsonable(fixed),
+                "search_space": search_space, "uses_validation": spec.uses_validation},
+        predictions=predictions if keep_predictions else None,
+    )
+
+
+def compare(reports: Sequence[Report] | Mapping[str, Report], metrics: Sequence[str] = (
+        "balanced_accuracy", "f1_macro", "accuracy"), species: Sequence[str] | None = None,
+        digits: int = 3, interval: str = "ci95") -> pd.DataFrame:
+    """Side-by-side table for chapters: rows (model, species), cells ``"mean [low, high]"``.
+
+    Parameters
+    ----------
+    reports
+        Reports, or ``{row label: report}`` to tell apart two runs of one model.
+    metrics
+        Metric names (columns), e.g. ``"f1[spiny]"`` for a per-class score.
+    species
+        Species keys to show (default: every key any report has, ``all`` first).
+    interval
+        ``"ci95"`` (corrected) or ``"ci95_naive"``.
+    """
+    if interval not in ("ci95", "ci95_naive"):
+        raise ValueError(f"interval must be 'ci95' or 'ci95_naive', got {interval!r}")
+    labelled = list(reports.items()) if isinstance(reports, Mapping) else [(r.model, r) for r in reports]
+    if species is None:
+        species = species_keys([s for _, r in labelled for s in r.metrics if s != OVERALL])
+
+    def cell(summary: Mapping[str, Any] | None) -> str:
+        if not summary or summary.get("mean") is None:
+            return "–"
+        text = f"{summary['mean']:.{digits}f}"
+        bounds = summary.get(interval)
+        if bounds:
+            text += f" [{bounds[0]:.{digits}f}, {bounds[1]:.{digits}f}]"
+        return text
+
+    rows, index = [], []
+    for label, report in labelled:
+        for key in species:
+            if key not in report.metrics:
+                continue
+            rows.append({m: cell(report.metrics[key].get(m)) for m in metrics})
+            index.append((label, key))
+    return pd.DataFrame(rows, index=pd.MultiIndex.from_tuples(index, names=["model", "species"]),
+                        columns=list(metrics))
+
+
+# The baselines register themselves in MODELS.
+from neurotype import baselines as _baselines  # noqa: E402,F401

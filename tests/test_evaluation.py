@@ -1,0 +1,321 @@
+"""The evaluation protocol: seeding, leak guard, tuning and resuming, species restrictions, reports."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import optuna
+import pandas as pd
+import pytest
+
+from _protocol_fixtures import SpyLog, make_task, protocol_seed, spy_spec, toy_task  # noqa: F401
+from neurotype import evaluation
+from neurotype.baselines import SklearnClassifier, organism_column
+from neurotype.evaluation import (MODELS, LeakageError, ModelSpec, Report, TuningObjective, compare, evaluate,
+                                  get_model, register_model)
+from neurotype.splits import outer_folds
+
+
+def _scores(report: Report) -> list:
+    return [fold["metrics"] for fold in report.per_fold]
+
+
+# --- real data smoke test ---------------------------------------------------------------------
+
+def test_logreg_on_the_real_broad_task():
+    from neurotype.data import load_task
+
+    task = load_task("broad", "paper41")
+    report = evaluate(task, "logreg", n_folds=2, n_repeats=1, seed=0)
+    for species in ("all", "mouse", "human"):
+        assert report.metrics[species]["accuracy"]["mean"] > 0.9
+    assert report.cells["total"] == {"all": 1723, "mouse": 1424, "human": 299}
+
+
+# --- bookkeeping ------------------------------------------------------------------------------
+
+def test_confusion_sums_equal_test_predictions_times_repeats(toy_task):
+    report = evaluate(toy_task, "logreg", n_folds=3, n_repeats=2, seed=1)
+    confusion = {k: np.array(v) for k, v in report.confusion.items()}
+    assert confusion["all"].sum() == len(toy_task) * 2
+    assert confusion["mouse"].sum() == np.sum(toy_task.species == "mouse") * 2
+    assert confusion["human"].sum() == np.sum(toy_task.species == "human") * 2
+    # Rows are the true classes in task order: row sums are class counts × repeats.
+    expected_rows = [np.sum(toy_task.y == c) * 2 for c in toy_task.classes]
+    np.testing.assert_array_equal(confusion["all"].sum(axis=1), expected_rows)
+    assert len(report.per_fold) == 6
+    assert len(report.predictions["id"]) == len(toy_task) * 2
+
+
+def test_folds_record_disjoint_train_and_test_ids(toy_task):
+    report = evaluate(toy_task, "logreg", n_folds=3, n_repeats=1, seed=0)
+    for fold in report.per_fold:
+        assert not set(fold["train_ids"]) & set(fold["test_ids"])
+        assert len(fold["train_ids"]) + len(fold["test_ids"]) == len(toy_task)
+        assert fold["n_test"]["all"] == len(fold["test_ids"])
+    assert report.cells["train"]["all"] == pytest.approx(len(toy_task) * 2 / 3)
+
+
+def test_same_seed_same_metrics_other_seed_other_metrics(toy_task):
+    first = evaluate(toy_task, "rf", n_folds=3, n_repeats=1, seed=5, params={"n_estimators": 20})
+    again = evaluate(toy_task, "rf", n_folds=3, n_repeats=1, seed=5, params={"n_estimators": 20})
+    other = evaluate(toy_task, "rf", n_folds=3, n_repeats=1, seed=6, params={"n_estimators": 20})
+    assert _scores(first) == _scores(again)
+    assert first.metrics == again.metrics
+    assert first.predictions == again.predictions
+    assert _scores(first) != _scores(other)
+
+
+def test_same_seed_same_tuning(toy_task, tmp_path):
+    runs = [evaluate(toy_task, "logreg", n_folds=2, n_repeats=1, seed=3, n_trials=3,
+                     storage=f"sqlite:///{tmp_path / f'run{i}.db'}") for i in range(2)]
+    assert [f["best_params"] for f in runs[0].per_fold] == [f["best_params"] for f in runs[1].per_fold]
+    assert runs[0].metrics == runs[1].metrics
+
+
+def test_every_registered_baseline_runs(toy_task):
+    for name in ("logreg", "svc", "rf", "xgb"):
+        small = {"n_estimators": 20} if name in ("rf", "xgb") else {}
+        report = evaluate(toy_task, name, n_folds=2, n_repeats=1, params=small, keep_predictions=False)
+        assert report.model == name
+        # The toy classes are separated by 1.5 sd per feature: any working model beats chance.
+        assert report.metrics["all"]["balanced_accuracy"]["mean"] > 0.7, name
+        assert report.predictions is None
+
+
+# --- leak guard -------------------------------------------------------------------------------
+
+def test_tuning_never_sees_outer_test_cells(toy_task, tmp_path):
+    log = SpyLog()
+    folds = outer_folds(toy_task, n_folds=3, n_repeats=1, seed=0)
+    report = evaluate(toy_task, spy_spec(log), n_folds=3, n_repeats=1, seed=0, n_trials=2,
+                      storage=f"sqlite:///{tmp_path / 'spy.db'}")
+    ids = toy_task.cell_ids
+    # Per fold: 2 tuning fits (inner fit rows) then the final refit (all training rows).
+    assert len(log.fits) == 3 * 3
+    for k, fold in enumerate(folds):
+        test_ids = set(ids[fold.test].tolist())
+        tuning_fits = log.fits[3 * k:3 * k + 2]
+        tuning_predictions = log.predictions[3 * k:3 * k + 2]
+        for call, predicted in zip(tuning_fits, tuning_predictions):
+            assert not set(call["ids"]) & test_ids
+            assert not set(predicted.tolist()) & test_ids  # the objective scores validation rows
+            assert not set(call["ids"]) & set(predicted.tolist())  # fit and validation rows differ
+        final_fit = log.fits[3 * k + 2]
+        assert set(final_fit["ids"]) == set(ids[fold.train].tolist())
+        assert set(log.predictions[3 * k + 2].tolist()) == test_ids
+        recorded = report.per_fold[k]
+        assert set(recorded["tuning_ids"]) <= set(recorded["train_ids"])
+        assert not set(recorded["tuning_ids"]) & set(recorded["test_ids"])
+
+
+def test_leak_guard_raises_on_an_injected_test_cell(toy_task, tmp_path, monkeypatch):
+    honest_inner_split = evaluation.inner_split
+    folds = outer_folds(toy_task, n_folds=2, n_repeats=1, seed=0)
+
+    def leaky_inner_split(task, positions, validation_fraction, seed):
+        fit, validation = honest_inner_split(task, positions, validation_fraction, seed)
+        intruder = next(f.test[0] for f in folds if not np.isin(f.test, positions).any())
+        return np.append(fit, intruder), validation
+
+    monkeypatch.setattr(evaluation, "inner_split", leaky_inner_split)
+    log = SpyLog()
+    with pytest.raises(LeakageError, match="outer-test cell"):
+        evaluate(toy_task, spy_spec(log), n_folds=2, n_repeats=1, seed=0, n_trials=1,
+                 storage=f"sqlite:///{tmp_path / 'leak.db'}")
+    assert log.fits == []  # raised before anything was fitted
+
+
+def test_tuning_objective_refuses_forbidden_ids(toy_task):
+    positions = np.arange(len(toy_task))
+    objective = TuningObjective(toy_task, get_model("logreg"), positions[:40], positions[40:60],
+                                forbidden_ids=[toy_task.cell_ids[50]], seed=0)
+    with pytest.raises(LeakageError):
+        objective(optuna.trial.FixedTrial({"C": 1.0, "class_weight": None}))
+    assert objective.seen_ids == set()
+    clean = TuningObjective(toy_task, get_model("logreg"), positions[:40], positions[40:60],
+                            forbidden_ids=toy_task.cell_ids[60:], seed=0)
+    assert 0.0 <= clean(optuna.trial.FixedTrial({"C": 1.0, "class_weight": None})) <= 1.0
+    assert clean.seen_ids == set(toy_task.cell_ids[:60].tolist())
+
+
+# --- Optuna studies ---------------------------------------------------------------------------
+
+def test_interrupted_tuning_resumes(toy_task, tmp_path):
+    storage = f"sqlite:///{tmp_path / 'studies.db'}"
+    first = evaluate(toy_task, "logreg", n_folds=2, n_repeats=1, seed=0, n_trials=3, storage=storage)
+    second = evaluate(toy_task, "logreg", n_folds=2, n_repeats=1, seed=0, n_trials=5, storage=storage)
+    for before, after in zip(first.per_fold, second.per_fold):
+        assert before["tuning"]["study_name"] == after["tuning"]["study_name"]
+        study = optuna.load_study(study_name=after["tuning"]["study_name"], storage=storage)
+        complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+        assert len(complete) == 5 == after["tuning"]["n_complete_trials"]
+        # The resumed trials are new suggestions, not replays of the first session's.
+        assert len({t.params["C"] for t in complete}) == 5
+    # Asking for 3 again reuses the first 3 trials: same choice as the first run.
+    third = evaluate(toy_task, "logreg", n_folds=2, n_repeats=1, seed=0, n_trials=3, storage=storage)
+    assert [f["best_params"] for f in third.per_fold] == [f["best_params"] for f in first.per_fold]
+
+
+def test_a_crashed_run_resumes_and_failed_trials_do_not_count(toy_task, tmp_path):
+    storage = f"sqlite:///{tmp_path / 'crash.db'}"
+    log = SpyLog()
+    template = spy_spec(log)
+
+    def build(params, seed):
+        if len(log.fits) == 2:  # the third tuning fit of the first fold "crashes"
+            raise KeyboardInterrupt
+        return template.build(params, seed)
+
+    crashing = ModelSpec(name="spy", build=build, defaults=template.defaults, search_space=template.search_space)
+    with pytest.raises(KeyboardInterrupt):
+        evaluate(toy_task, crashing, n_folds=2, n_repeats=1, n_trials=4, storage=storage)
+    report = evaluate(toy_task, spy_spec(SpyLog()), n_folds=2, n_repeats=1, n_trials=4, storage=storage)
+    study = optuna.load_study(study_name=report.per_fold[0]["tuning"]["study_name"], storage=storage)
+    states = [t.state for t in study.trials]
+    assert states.count(optuna.trial.TrialState.COMPLETE) == 4
+    assert len(states) == 5  # two kept from the crashed run, the crashed one, two new
+
+
+def test_default_storage_is_one_sqlite_file_per_study(toy_task, tmp_path):
+    report = evaluate(toy_task, "logreg", n_folds=2, n_repeats=1, n_trials=1, study_dir=tmp_path / "optuna")
+    names = sorted(f["tuning"]["study_name"] for f in report.per_fold)
+    assert sorted(p.stem for p in (tmp_path / "optuna").glob("*.db")) == names
+    assert names[0].startswith("broad-synthetic-logreg-seed0-r0-f0-")
+    assert report.config["search_space"].keys() == {"C", "class_weight"}
+
+
+def test_study_names_change_with_the_protocol(toy_task):
+    base = evaluation.study_name(toy_task, "svc", 0, 0, 1, {"n_folds": 5})
+    assert base == evaluation.study_name(toy_task, "svc", 0, 0, 1, {"n_folds": 5})
+    assert base != evaluation.study_name(toy_task, "svc", 0, 0, 1, {"n_folds": 3})
+    assert base != evaluation.study_name(toy_task, "svc", 1, 0, 1, {"n_folds": 5})
+    assert base != evaluation.study_name(make_task(seed=9), "svc", 0, 0, 1, {"n_folds": 5})
+
+
+def test_fixed_params_override_the_search(toy_task, tmp_path):
+    report = evaluate(toy_task, "logreg", n_folds=2, n_repeats=1, n_trials=2, params={"C": 0.5},
+                      tuning_metric="balanced_accuracy", storage=f"sqlite:///{tmp_path / 'fixed.db'}")
+    assert {f["best_params"]["C"] for f in report.per_fold} == {0.5}
+    assert report.protocol["tuning_metric"] == "balanced_accuracy"
+
+
+def test_early_stopping_models_get_the_inner_validation_split(toy_task):
+    log = SpyLog()
+    evaluate(toy_task, spy_spec(log, uses_validation=True), n_folds=2, n_repeats=1, seed=0)
+    folds = outer_folds(toy_task, n_folds=2, n_repeats=1, seed=0)
+    for call, fold in zip(log.fits, folds):
+        train_ids = set(toy_task.cell_ids[fold.train].tolist())
+        assert call["val_ids"] and not set(call["ids"]) & set(call["val_ids"])
+        assert set(call["ids"]) | set(call["val_ids"]) == train_ids
+
+
+# --- species restrictions ---------------------------------------------------------------------
+
+def test_train_mouse_test_human_never_trains_on_a_human(toy_task, tmp_path):
+    log = SpyLog()
+    report = evaluate(toy_task, spy_spec(log), n_folds=2, n_repeats=1, n_trials=1, train_species="mouse",
+                      test_species="human", storage=f"sqlite:///{tmp_path / 'transfer.db'}")
+    assert log.fits and all(set(call["species"]) == {"mouse"} for call in log.fits)
+    human_ids = set(toy_task.cell_ids[toy_task.species == "human"].tolist())
+    assert not log.fitted_ids() & human_ids
+    assert set(report.predictions["species"]) == {"human"}
+    assert list(report.metrics) == ["all", "human"]
+    assert all(set(f["n_train"]) == {"all", "mouse"} for f in report.per_fold)
+    assert report.protocol["train_species"] == "mouse"
+
+
+# --- reports ----------------------------------------------------------------------------------
+
+def test_report_round_trips_as_strict_json(toy_task, tmp_path):
+    report = evaluate(toy_task, "logreg", n_folds=2, n_repeats=2)
+    report.metrics["all"]["accuracy"]["sd"] = float("nan")  # as an undefined spread would be
+    path = report.save(tmp_path / "deep" / "report.json")
+    text = path.read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    json.loads(text, parse_constant=lambda token: pytest.fail(f"non-standard JSON token {token}"))
+    loaded = Report.load(path)
+    assert loaded.metrics["all"]["accuracy"]["sd"] is None
+    assert loaded.per_fold == json.loads(json.dumps(report.to_dict()))["per_fold"]
+    assert loaded.to_dict() == report.to_dict()
+    for key in ("task", "model", "feature_set", "protocol", "cells", "classes", "metrics", "per_fold",
+                "confusion", "versions", "timings", "config", "predictions"):
+        assert key in json.loads(text)
+    assert {"python", "numpy", "pandas", "scikit-learn", "torch", "xgboost", "optuna", "neurotype"} <= set(
+        loaded.versions)
+    assert {"mean", "sd", "ci95", "ci95_naive"} <= set(loaded.metrics["mouse"]["f1_macro"])
+    assert len(loaded.predictions_frame()) == len(toy_task) * 2
+
+
+def test_report_load_rejects_other_json(tmp_path):
+    (tmp_path / "x.json").write_text('{"task": "broad"}')
+    with pytest.raises(ValueError, match="missing key"):
+        Report.load(tmp_path / "x.json")
+    with pytest.raises(FileNotFoundError):
+        Report.load(tmp_path / "absent.json")
+
+
+def test_compare_formats_mean_and_interval(toy_task):
+    a = evaluate(toy_task, "logreg", n_folds=2, n_repeats=2)
+    b = evaluate(toy_task, "logreg", n_folds=2, n_repeats=2, params={"species_flag": True})
+    table = compare({"logreg": a, "logreg + organism": b}, metrics=["accuracy", "f1[spiny]"])
+    assert list(table.columns) == ["accuracy", "f1[spiny]"]
+    assert table.index.tolist()[:3] == [("logreg", "all"), ("logreg", "mouse"), ("logreg", "human")]
+    assert len(table) == 6
+    summary = a.metrics["all"]["accuracy"]
+    low, high = summary["ci95"]
+    assert table.loc[("logreg", "all"), "accuracy"] == f"{summary['mean']:.3f} [{low:.3f}, {high:.3f}]"
+    assert isinstance(compare([a]), pd.DataFrame)
+
+
+# --- arguments and registry -------------------------------------------------------------------
+
+def test_bad_arguments_get_clear_errors(toy_task):
+    with pytest.raises(ValueError, match=r"unknown model 'nope'; known models: \[.*'logreg'.*'xgb'"):
+        evaluate(toy_task, "nope")
+    with pytest.raises(ValueError, match=r"no hyperparameter\(s\) \['Cee'\]"):
+        evaluate(toy_task, "logreg", params={"Cee": 1.0})
+    with pytest.raises(ValueError, match="tuning_metric"):
+        evaluate(toy_task, "logreg", tuning_metric="auc")
+    with pytest.raises(ValueError, match="train_species='zebrafish'"):
+        evaluate(toy_task, "logreg", train_species="zebrafish")
+    with pytest.raises(ValueError, match="n_trials"):
+        evaluate(toy_task, "logreg", n_trials=-1)
+
+
+def test_register_model(toy_task):
+    spec = ModelSpec(name="tiny", build=lambda params, seed: get_model("logreg").make(params, seed),
+                     defaults=get_model("logreg").defaults, search_space=get_model("logreg").search_space)
+    try:
+        register_model("tiny", spec)
+        assert evaluate(toy_task, "tiny", n_folds=2, n_repeats=1).model == "tiny"
+        with pytest.raises(ValueError, match="already registered"):
+            register_model("tiny", spec)
+        with pytest.raises(ValueError, match="differs"):
+            register_model("other", spec)
+    finally:
+        MODELS.pop("tiny", None)
+
+
+def test_species_flag_appends_an_unscaled_organism_column(toy_task):
+    model = SklearnClassifier(get_model("logreg").make().estimator, species_flag=True)
+    model.fit(toy_task.X, toy_task.y_codes, species=toy_task.species)
+    design = model._design(toy_task.X, toy_task.species)
+    assert design.shape[1] == toy_task.X.shape[1] + 1
+    np.testing.assert_array_equal(design[:, -1], (toy_task.species == "human").astype(float))
+    assert model.estimator_.coef_.shape[1] == toy_task.X.shape[1] + 1
+    with pytest.raises(ValueError, match="needs species"):
+        model.predict(toy_task.X)
+    np.testing.assert_array_equal(organism_column(np.array(["mouse", "human"]), 2), [[0.0], [1.0]])
+
+
+def test_svc_has_no_probabilities_but_a_decision_function(toy_task):
+    svc = get_model("svc").make()
+    svc.fit(toy_task.X, toy_task.y_codes)
+    assert not hasattr(svc, "predict_proba")
+    assert svc.decision_function(toy_task.X).shape == (len(toy_task),)
+    logreg = get_model("logreg").make().fit(toy_task.X, toy_task.y_codes)
+    assert np.allclose(logreg.predict_proba(toy_task.X).sum(axis=1), 1.0)
+    assert math.isfinite(float(np.mean(logreg.predict(toy_task.X) == toy_task.y_codes)))
