@@ -17,10 +17,13 @@ upstroke                   mV/ms     maximal dV/dt on the rising phase (= V/s)
 upstroke_v                 mV        membrane potential where that maximum occurs
 downstroke                 mV/ms     minimal (most negative) dV/dt on the falling phase
 downstroke_v               mV        membrane potential where that minimum occurs
-fast_trough_v/_i           mV, pA    minimum within 5 ms after the peak
-width                      s         full width at half height (threshold-to-peak)
+fast_trough_v/_i           mV, pA    at the fast trough, where the spike's repolarisation ends
+width                      s         full width half way up from the fast trough to the peak
 upstroke_downstroke_ratio  --        upstroke / -downstroke
 =========================  ========  =====================================================
+
+(ipfx measures the width from threshold instead of the fast trough when the trough-based level
+would fall below threshold, as in bursts.)
 
 Input is checked before ipfx sees it: arrays of unequal length, NaNs, a time axis in
 milliseconds, a potential in volts or a current in nA or A raise a :class:`SweepError` (a

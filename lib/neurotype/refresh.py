@@ -352,8 +352,8 @@ def refresh(out_dir: Path = DEFAULT_OUT, *, with_sweeps: bool = False, force: bo
                     row["stimulus_name"] = _text(data.get_sweep_metadata(sweep).get("aibs_stimulus_name", ""))
                     if not keep_nwb:
                         Path(data.file_name).unlink(missing_ok=True)
-            except SweepError as error:
-                row["error"] = str(error)
+            except Exception as error:  # one cell's failed download or odd sweep must not end a run of thousands
+                row["error"] = f"{type(error).__name__}: {error}"
             rows.append(row)
             log(f"[refresh] {number}/{len(wanted)} specimen {specimen}: sweep {row['sweep_number']}, "
                 f"{row['n_spikes']} spikes{'; ' + row['error'] if row['error'] else ''}")
@@ -366,6 +366,7 @@ def refresh(out_dir: Path = DEFAULT_OUT, *, with_sweeps: bool = False, force: bo
         for species, table in tables.items():
             table.to_csv(table_dir / f"{species}_ephys_data.csv", index=False)
         summary.update({"noise_cells": int(len(noise)), "noise_cells_with_spikes": int((noise["n_spikes"] > 0).sum()),
+                        "noise_cells_failed": int(noise["error"].notna().sum()),
                         "paper41_rows": {k: int(len(v)) for k, v in tables.items()}})
         summary["written"] += [str(noise_path)] + [str(table_dir / f"{s}_ephys_data.csv") for s in tables]
 

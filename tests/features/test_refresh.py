@@ -146,6 +146,7 @@ def test_refresh_command_runs_offline_on_a_prepared_cache(tmp_path, noise_sweeps
         str(tmp_path / "out"), *map(str, ids),
     )
     assert summary["cells"] == 2333 and summary["noise_cells"] == 2 and summary["noise_cells_with_spikes"] == 2
+    assert summary["noise_cells_failed"] == 0
     assert "replaced_bundled_snapshot" not in summary
     for species, row in picks.items():
         table = pd.read_csv(tmp_path / "out" / "paper41" / f"{species}_ephys_data.csv")
