@@ -117,7 +117,7 @@ def test_ipfx_and_allensdk_agree_on_the_same_sweep(allensdk_on_nwb, simulated_nw
 
 
 def test_refresh_command_runs_offline_on_a_prepared_cache(tmp_path, noise_sweeps):
-    """The whole ``python -m neurotype.refresh --with-sweeps`` path on a cache directory with one mouse and one human cell."""
+    """The whole ``--with-sweeps`` path on a cache directory with one mouse, one human and one broken cell."""
     paper = {s: pd.read_csv(paths.PAPER41 / f"{s}_ephys_data.csv") for s in ("mouse", "human")}
     picks = {"mouse": paper["mouse"].iloc[1], "human": paper["human"].iloc[0]}
     cache = tmp_path / "out" / "actd"
@@ -138,6 +138,13 @@ def test_refresh_command_runs_offline_on_a_prepared_cache(tmp_path, noise_sweeps
                    {"sweep_number": sweep, "stimulus_name": "Noise 1", "num_spikes": result.n_spikes},
                    {"sweep_number": 3, "stimulus_name": "Long Square", "num_spikes": 2}]
         (folder / "ephys_sweeps.json").write_text(json.dumps(records))
+    # A third cell whose NWB file is corrupt: recorded as a failure, the run goes on.
+    broken = int(paper["mouse"].iloc[2]["file_name"].split("_")[0])
+    ids.append(broken)
+    (cache / f"specimen_{broken}").mkdir()
+    (cache / f"specimen_{broken}" / "ephys.nwb").write_bytes(b"not an HDF5 file")
+    (cache / f"specimen_{broken}" / "ephys_sweeps.json").write_text(json.dumps(
+        [{"sweep_number": 7, "stimulus_name": "Noise 1", "num_spikes": 9}]))
     summary = run_allensdk(
         "import json, sys\nfrom neurotype import refresh\n"
         "summary = refresh.refresh(sys.argv[1], with_sweeps=True, reuse_cache=True, keep_nwb=True,\n"
@@ -145,8 +152,10 @@ def test_refresh_command_runs_offline_on_a_prepared_cache(tmp_path, noise_sweeps
         "print(json.dumps(summary))\n",
         str(tmp_path / "out"), *map(str, ids),
     )
-    assert summary["cells"] == 2333 and summary["noise_cells"] == 2 and summary["noise_cells_with_spikes"] == 2
-    assert summary["noise_cells_failed"] == 0
+    assert summary["cells"] == 2333 and summary["noise_cells"] == 3 and summary["noise_cells_with_spikes"] == 2
+    assert summary["noise_cells_failed"] == 1
+    noise = pd.read_csv(tmp_path / "out" / "noise_features.csv").set_index("specimen_id")
+    assert "OSError" in noise.loc[broken, "error"] and noise.loc[broken, "n_spikes"] == 0
     assert "replaced_bundled_snapshot" not in summary
     for species, row in picks.items():
         table = pd.read_csv(tmp_path / "out" / "paper41" / f"{species}_ephys_data.csv")
