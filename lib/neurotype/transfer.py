@@ -45,7 +45,8 @@ if TYPE_CHECKING:
 __all__ = [
     "PAPER_DANN", "PAPER_TRANSFER", "DIRECTIONS", "SCALINGS", "ScaledLogisticRegression", "LOGREG_SCALING",
     "cross_species", "transfer_table", "scaling_ablation", "scaling_table", "lambda_sweep", "lambda_table",
-    "CURVE_MODELS", "label_subset", "human_label_curve", "summarize_curve",
+    "CURVE_MODELS", "label_subset", "human_label_curve", "summarize_curve", "table1_models", "slug",
+    "run_models", "interval_frame", "time_dann_fit",
 ]
 
 #: The paper's claimed DANN accuracies (Section 3.1 text; Table 1's body is an image not in our copy).
@@ -432,3 +433,102 @@ def summarize_curve(frame: pd.DataFrame, metric: str = "balanced_accuracy", n_fo
                      "mean": summary["mean"] if summary["mean"] is not None else math.nan,
                      "low": low, "high": high, "n": summary["n"]})
     return pd.DataFrame(rows)
+
+
+# --- Table 1: every model through the same protocol --------------------------------------------
+
+def table1_models(class_weight: str | None = "balanced_per_species",
+                  network: Mapping[str, Any] | None = None) -> dict[str, dict[str, Any]]:
+    """The models of the DANN chapter's Table 1: ``{label: {"model", "params", "tuning_species"}}``.
+
+    The networks (FCNN, FCNN + organism flag, DANN semi-supervised and unsupervised) share
+    ``class_weight`` and any ``network`` overrides (e.g. ``{"max_epochs": 20}`` for a smoke
+    run); one extra DANN row runs without class weights so that the weighting's share of any
+    gain is visible. The unsupervised DANN is tuned (if at all) on mouse validation cells only.
+    """
+    net = dict(network or {})
+    weighted = {**net, "class_weight": class_weight}
+    return {
+        "LogReg": {"model": "logreg", "params": {}, "tuning_species": None},
+        "RBF SVC": {"model": "svc", "params": {}, "tuning_species": None},
+        "XGBoost": {"model": "xgb", "params": {}, "tuning_species": None},
+        "FCNN": {"model": "fcnn", "params": dict(weighted), "tuning_species": None},
+        "FCNN + organism": {"model": "fcnn", "params": {**weighted, "species_flag": True}, "tuning_species": None},
+        "DANN semi": {"model": "dann", "params": {**weighted, "mode": "semi"}, "tuning_species": None},
+        "DANN semi, unweighted": {"model": "dann", "params": {**net, "mode": "semi", "class_weight": None},
+                                  "tuning_species": None},
+        "DANN unsupervised": {"model": "dann", "params": {**weighted, "mode": "unsupervised"},
+                              "tuning_species": "mouse"},
+    }
+
+
+def slug(label: str) -> str:
+    """File-name form of a model label: ``"FCNN + organism"`` → ``"fcnn_organism"``."""
+    out = "".join(c.lower() if c.isalnum() else "_" for c in label)
+    return "_".join(part for part in out.split("_") if part)
+
+
+def run_models(task: TaskData, models: Mapping[str, Mapping[str, Any]], *, n_folds: int, n_repeats: int,
+               seed: int, n_trials: int = 0, n_jobs: int = 1, out_dir: str | Path | None = None,
+               study_dir: str | Path | None = None, tuned: Sequence[str] | None = None) -> dict[str, Report]:
+    """:func:`~neurotype.evaluation.evaluate` every model of :func:`table1_models` on the same folds.
+
+    ``tuned`` names the models that get ``n_trials`` Optuna trials per outer fold (default: all);
+    the others run with their fixed parameters. Each report is saved as
+    ``out_dir/<slug(label)>.json``.
+    """
+    reports: dict[str, Report] = {}
+    for label, entry in models.items():
+        trials = n_trials if tuned is None or label in tuned else 0
+        reports[label] = evaluate(task, entry["model"], params=dict(entry["params"]), n_folds=n_folds,
+                                  n_repeats=n_repeats, seed=seed, n_trials=trials, n_jobs=n_jobs,
+                                  tuning_species=entry.get("tuning_species"), study_dir=study_dir)
+        if out_dir is not None:
+            reports[label].save(Path(out_dir) / f"{slug(label)}.json")
+    return reports
+
+
+def interval_frame(reports: Mapping[str, Report], metrics: Sequence[str] = (
+        "accuracy", "balanced_accuracy", "f1_macro", "precision_macro", "recall_macro")) -> pd.DataFrame:
+    """Long table: one row per (model, species, metric) with ``mean``, ``low``, ``high`` (ci95)."""
+    rows = []
+    for label, report in reports.items():
+        for species, scores in report.metrics.items():
+            for metric in metrics:
+                summary = scores.get(metric) or {}
+                low, high = summary.get("ci95") or (math.nan, math.nan)
+                rows.append({"model": label, "species": species, "metric": metric,
+                             "mean": summary.get("mean", math.nan), "low": low, "high": high})
+    return pd.DataFrame(rows)
+
+
+def time_dann_fit(task: TaskData, params: Mapping[str, Any] | None = None, repeats: int = 3, seed: int = 0,
+                  threads: int | None = None) -> dict[str, float]:
+    """Wall time of fitting the registered ``dann`` on every cell (80 % fit, 20 % early stopping).
+
+    Returns the median and the maximum over ``repeats`` fits, the mean number of epochs and the
+    torch thread count used.
+    """
+    import time
+
+    import torch
+
+    if threads is not None:
+        previous = torch.get_num_threads()
+        torch.set_num_threads(threads)
+    try:
+        fit_rows, validation_rows = inner_split(task, np.arange(len(task)), 0.2, seed=seed)
+        seconds, epochs = [], []
+        for k in range(repeats):
+            model = get_model("dann").make(dict(params or {}), seed=seed + k)
+            started = time.perf_counter()
+            model.fit(task.X.iloc[fit_rows], task.y_codes[fit_rows], species=task.species[fit_rows],
+                      X_val=task.X.iloc[validation_rows], y_val=task.y_codes[validation_rows],
+                      species_val=task.species[validation_rows])
+            seconds.append(time.perf_counter() - started)
+            epochs.append(model.n_epochs_)
+        return {"median_s": float(np.median(seconds)), "max_s": float(np.max(seconds)),
+                "epochs": float(np.mean(epochs)), "threads": int(torch.get_num_threads())}
+    finally:
+        if threads is not None:
+            torch.set_num_threads(previous)
