@@ -249,9 +249,10 @@ pivot = curve_summary.pivot(index="share", columns="model", values="mean")
 shown_curve = curve_summary.assign(
     score=[f"{m:.3f} [{lo:.3f}, {hi:.3f}]" if pd.notna(m) else "–"
            for m, lo, hi in zip(curve_summary["mean"], curve_summary["low"], curve_summary["high"])],
-    share=[f"{s:.0%}" for s in curve_summary["share"]],
     labels=curve_summary["n_human_labels"].round(0).astype(int),
-).pivot(index=["share", "labels"], columns="model", values="score")
+).pivot(index=["share", "labels"], columns="model", values="score").sort_index()
+shown_curve.index = shown_curve.index.set_levels([f"{s:.0%}" for s in shown_curve.index.levels[0]], level=0)
+shown_curve = shown_curve[[m for m in transfer.CURVE_MODELS if m in shown_curve.columns]]
 glue("tab-curve", shown_curve, display=False)
 small = sorted(s for s in pivot.index if s > 0)[0]
 glue("small_share", f"{small:.0%}", display=False)
