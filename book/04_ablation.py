@@ -32,8 +32,9 @@ n_repeats = 1
 n_trials = 0
 n_jobs = 2
 class_weight = "balanced_per_species"
-lambdas = [0.0, 0.03, 0.1, 0.3, 1.0, "schedule"]
+lambdas = [0.0, 0.1, 1.0, "schedule"]
 shares = [0.0, 0.1, 0.25, 0.5, 1.0]
+curve_models = ["human only (LogReg)", "mouse + human (LogReg)", "DANN"]
 
 # %% tags=["remove-cell"]
 import json
@@ -229,16 +230,17 @@ for mode in ("semi", "unsupervised"):
 #
 # The human test cells of each outer fold stay fixed. In each fold, a share of the human training
 # cells is labelled (0, 10, 25, 50 and 100 %; stratified by class, nested, seeded); the rest stay
-# unlabelled. Four learners:
+# unlabelled. The learners:
 # *human only* — logistic regression on the labelled human cells alone;
-# *mouse + human* — logistic regression, and the FCNN, on every mouse training cell plus the
-# labelled human cells; and the *DANN*, with mouse and labelled human cells in the label loss and
+# *mouse + human* — logistic regression on every mouse training cell plus the labelled human
+# cells (the library also offers the FCNN here, left out of the default run for time); and the *DANN*, with mouse and labelled human cells in the label loss and
 # every human training cell, labelled or not, in the domain loss (at 0 % it is the unsupervised
 # DANN).
 
 # %%
 curve = transfer.human_label_curve(task, shares, n_folds=n_folds, n_repeats=max(n_repeats, 1), seed=seed,
-                                   n_jobs=n_jobs, dann_params=dann_params, fcnn_params=fcnn_params)
+                                   n_jobs=n_jobs, models=curve_models, dann_params=dann_params,
+                                   fcnn_params=fcnn_params)
 curve_summary = transfer.summarize_curve(curve, "balanced_accuracy", n_folds=n_folds)
 
 # %% tags=["remove-cell"]
