@@ -346,7 +346,6 @@ def _curve_fold(task: TaskData, fold: Fold, index: int, shares: Sequence[float],
             model = get_model("logreg").make(seed=fold_seed)
             model.fit(task.X.iloc[labelled], codes[labelled], species=species[labelled])
             score("mouse + human (LogReg)", model.predict(task.X.iloc[test], species=species[test]))
-        is_labelled = np.isin(train, labelled)
         labelled_fit = fit_rows[np.isin(fit_rows, labelled)]
         labelled_val = validation_rows[np.isin(validation_rows, labelled)]
         if "mouse + human (FCNN)" in models:
@@ -362,9 +361,9 @@ def _curve_fold(task: TaskData, fold: Fold, index: int, shares: Sequence[float],
             model.fit(task.X.iloc[dann_rows], codes[dann_rows], species=species[dann_rows],
                       X_val=task.X.iloc[labelled_val], y_val=codes[labelled_val], species_val=species[labelled_val],
                       label_mask=mask)
-            assert model.target_labels_used_ == 0 or len(picked) > 0
+            if len(picked) == 0 and model.target_labels_used_ != 0:
+                raise RuntimeError("the DANN read a human label at share 0")
             score("DANN", model.predict(task.X.iloc[test], species=species[test]))
-        del is_labelled
     return rows
 
 
