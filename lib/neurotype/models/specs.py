@@ -87,7 +87,8 @@ def _build_dann(params: Mapping[str, Any], seed: int) -> DANNClassifier:
 
 DANN_SPEC = register_model("dann", ModelSpec(
     name="dann", build=_build_dann,
-    defaults={**_NETWORK_DEFAULTS, "max_epochs": 200, "mode": "semi", "lambda_": "schedule", "lambda_max": 1.0},
+    defaults={**_NETWORK_DEFAULTS, "max_epochs": 200, "mode": "semi", "lambda_": "schedule", "lambda_max": 1.0,
+              "source": "mouse", "target": "human"},
     search_space=_dann_space, uses_validation=True,
     description="domain-adversarial network, mouse = source, human = target (mode semi or unsupervised)"))
 
