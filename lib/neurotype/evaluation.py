@@ -49,7 +49,7 @@ if TYPE_CHECKING:  # optuna is imported lazily: only tuning needs it
     import optuna
 
 __all__ = [
-    "Classifier", "ModelSpec", "MODELS", "register_model", "get_model", "LeakageError",
+    "Classifier", "ModelSpec", "MODELS", "register_model", "get_model", "LeakageError", "tune",
     "TUNING_METRICS", "TuningObjective", "study_name", "Report", "evaluate", "compare",
 ]
 
@@ -483,11 +483,17 @@ def _run_fold(task: TaskData, spec: ModelSpec, fold, *, n_folds: int, seed: int,
     return record, predictions, space, time.perf_counter() - fold_started
 
 
-def _print_progress(model: str, fold, outcome, done: int, total: int) -> None:
+def _fold_line(model: str, fold, outcome) -> str:
     summary = outcome[0]["metrics"][OVERALL]
-    print(f"[{done}/{total}] {model} repeat {fold.repeat} fold {fold.fold}: "
-          f"balanced accuracy {summary['balanced_accuracy']:.3f}, macro F1 {summary['f1_macro']:.3f} "
-          f"({outcome[3]:.1f} s)", file=sys.stderr, flush=True)
+    return (f"{model} repeat {fold.repeat} fold {fold.fold}: balanced accuracy {summary['balanced_accuracy']:.3f}, "
+            f"macro F1 {summary['f1_macro']:.3f} ({outcome[3]:.1f} s)")
+
+
+def _report_progress(progress, model: str, fold, outcome, done: int, total: int) -> None:
+    if callable(progress):
+        progress(done, total, _fold_line(model, fold, outcome))
+    elif progress:
+        print(f"[{done}/{total}] {_fold_line(model, fold, outcome)}", file=sys.stderr, flush=True)
 
 
 def evaluate(task: TaskData, model: str | ModelSpec, *, n_folds: int = 5, n_repeats: int = 5, seed: int = 0,
@@ -495,7 +501,7 @@ def evaluate(task: TaskData, model: str | ModelSpec, *, n_folds: int = 5, n_repe
              params: Mapping[str, Any] | None = None, storage: str | None = None,
              study_dir: str | Path | None = None, train_species: str | None = None,
              test_species: str | None = None, keep_predictions: bool = True,
-             progress: bool = False, n_jobs: int = 1) -> Report:
+             progress: bool | Callable[[int, int, str], None] = False, n_jobs: int = 1) -> Report:
     """Cross-validate (and optionally tune) one model on one task, honestly.
 
     Parameters
@@ -528,7 +534,9 @@ def evaluate(task: TaskData, model: str | ModelSpec, *, n_folds: int = 5, n_repe
     keep_predictions
         Store every test prediction in the report.
     progress
-        Print one line per fold to stderr.
+        ``True`` prints one line per fold to stderr; a callable receives
+        ``(folds done, folds in all, a one-line summary of the fold)`` instead (e.g. to
+        advance a progress bar).
     n_jobs
         Outer folds run in this many worker processes (each with one torch thread). Every
         fold is seeded on its own, so the folds' results do not depend on the order they run in.
@@ -578,7 +586,7 @@ def evaluate(task: TaskData, model: str | ModelSpec, *, n_folds: int = 5, n_repe
         for fold in folds:
             outcomes.append(_run_fold(task, spec, fold, **fold_kwargs))
             if progress:
-                _print_progress(spec.name, fold, outcomes[-1], len(outcomes), len(folds))
+                _report_progress(progress, spec.name, fold, outcomes[-1], len(outcomes), len(folds))
     else:
         from joblib import Parallel, delayed
 
@@ -586,7 +594,7 @@ def evaluate(task: TaskData, model: str | ModelSpec, *, n_folds: int = 5, n_repe
             delayed(_run_fold)(task, spec, fold, **fold_kwargs, torch_threads=1) for fold in folds)
         if progress:
             for done, (fold, outcome) in enumerate(zip(folds, outcomes), start=1):
-                _print_progress(spec.name, fold, outcome, done, len(folds))
+                _report_progress(progress, spec.name, fold, outcome, done, len(folds))
     per_fold = [outcome[0] for outcome in outcomes]
     fold_seconds = [outcome[3] for outcome in outcomes]
     search_space = next((outcome[2] for outcome in outcomes if outcome[2] is not None), None)
@@ -622,6 +630,42 @@ def evaluate(task: TaskData, model: str | ModelSpec, *, n_folds: int = 5, n_repe
                 "search_space": search_space, "uses_validation": spec.uses_validation},
         predictions=predictions if keep_predictions else None,
     )
+
+
+def tune(task: TaskData, model: str | ModelSpec, *, n_trials: int, seed: int = 0, validation_fraction: float = 0.2,
+         tuning_metric: str = "f1_macro", params: Mapping[str, Any] | None = None, storage: str | None = None,
+         study_dir: str | Path | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Tune a model for deployment: one study on an inner validation split of all cells.
+
+    This chooses the hyperparameters of a model that will be trained on every labelled cell
+    (``neurotype train``); it measures nothing. Use :func:`evaluate` for performance. The
+    study is stored in ``storage`` (any Optuna RDB URL) or a SQLite file under ``study_dir``
+    (default ``results/optuna``) and resumes when run again.
+
+    Returns
+    -------
+    best_params, info
+        The best hyperparameters (fixed ones included) and a summary of the study.
+    """
+    spec = get_model(model)
+    fixed = dict(params or {})
+    spec.params(fixed)
+    if n_trials < 1:
+        raise ValueError(f"n_trials must be at least 1, got {n_trials}")
+    everything = np.arange(len(task))
+    fit_rows, validation_rows = inner_split(task, everything, validation_fraction, seed=seed)
+    objective = TuningObjective(task, spec, fit_rows, validation_rows, forbidden_ids=[], seed=seed, fixed=fixed,
+                                metric=tuning_metric)
+    fingerprint = {"purpose": "deployment", "validation_fraction": validation_fraction,
+                   "tuning_metric": tuning_metric, "fixed": fixed}
+    name = study_name(task, spec.name, seed, 0, 0, fingerprint).replace("-r0-f0-", "-all-")
+    if storage is None:
+        directory = Path(study_dir) if study_dir is not None else paths.RESULTS / "optuna"
+        directory.mkdir(parents=True, exist_ok=True)
+        storage = f"sqlite:///{(directory / name).with_suffix('.db')}"
+    best, info = _tune(objective, name, storage, n_trials, sampler_seed=seed, train_ids_hash=_sha1(task.cell_ids))
+    info["storage"] = storage
+    return spec.params({**best, **fixed}), info
 
 
 def compare(reports: Sequence[Report] | Mapping[str, Report], metrics: Sequence[str] = (

@@ -1,0 +1,285 @@
+"""The ``neurotype`` command line: summarise the data, evaluate, tune, train, and predict.
+
+Exit codes: 0 success; 1 an unexpected internal error; 2 bad input or usage (a missing or
+malformed file, an unknown name, an existing output without ``--force``). Errors print one
+line naming the file and the problem; nothing existing is overwritten without ``--force``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+__all__ = ["main", "build_parser", "EXIT_OK", "EXIT_INTERNAL", "EXIT_BAD_INPUT"]
+
+EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT = 0, 1, 2
+MODEL_CHOICES = ("dann", "fcnn", "lspin", "logreg", "svc", "rf", "xgb")
+
+
+class UserError(Exception):
+    """A problem with the user's input: printed as one line, exit code 2."""
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+def _show_progress(args: argparse.Namespace) -> bool:
+    return not args.quiet and sys.stderr.isatty()
+
+
+class _FoldBar:
+    """A tqdm progress bar advanced once per finished outer fold."""
+
+    def __init__(self, description: str):
+        self.description, self.bar = description, None
+
+    def __call__(self, done: int, total: int, line: str) -> None:
+        from tqdm import tqdm
+
+        if self.bar is None:
+            self.bar = tqdm(total=total, desc=self.description, unit="fold", file=sys.stderr)
+        self.bar.set_postfix_str(line.split(": ", 1)[-1], refresh=False)
+        self.bar.update(done - self.bar.n)
+        if done == total:
+            self.bar.close()
+
+
+def _parse_params(pairs: Sequence[str] | None, params_file: Path | None) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    if params_file is not None:
+        try:
+            loaded = json.loads(Path(params_file).read_text())
+        except FileNotFoundError:
+            raise UserError(f"{params_file}: file not found") from None
+        except json.JSONDecodeError as error:
+            raise UserError(f"{params_file}: not valid JSON ({error})") from None
+        params.update(loaded.get("best_params", loaded) if isinstance(loaded, dict) else {})
+    for pair in pairs or []:
+        key, sep, text = pair.partition("=")
+        if not sep or not key:
+            raise UserError(f"--param {pair!r}: expected NAME=VALUE")
+        try:
+            params[key] = json.loads(text)
+        except json.JSONDecodeError:
+            params[key] = text  # a bare string such as relu
+    return params
+
+
+def _guard_output(path: Path, force: bool, what: str) -> None:
+    if path.exists() and not force:
+        raise UserError(f"{path}: {what} exists; pass --force to overwrite it")
+
+
+def _load_task(task: str, feature_set: str):
+    from neurotype.data import load_task
+
+    return load_task(task, feature_set)
+
+
+def _task_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--task", choices=("broad", "subclass"), required=True,
+                        help="broad: aspiny vs spiny (mouse + human); subclass: five mouse subclasses")
+    parser.add_argument("--model", choices=MODEL_CHOICES, required=True)
+    parser.add_argument("--feature-set", choices=("paper41", "actd"), default="paper41")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--param", action="append", metavar="NAME=VALUE",
+                        help="fix a hyperparameter (JSON value), e.g. --param mode='\"unsupervised\"' or --param C=2")
+    parser.add_argument("--quiet", action="store_true", help="no progress output")
+
+
+# --- subcommands ------------------------------------------------------------------------------
+
+def cmd_data_summary(args: argparse.Namespace) -> int:
+    from neurotype.data import select_cells
+
+    for task in ("broad", "subclass"):
+        selection = select_cells(args.feature_set, task)
+        table = selection.table
+        label = "dendrite_type" if task == "broad" else "subclass"
+        print(f"== {task} task, feature set {args.feature_set}: {len(table):,} cells")
+        counts = table.groupby(["species", label]).size().rename("cells").reset_index()
+        print(counts.to_string(index=False))
+        if task == "broad" or args.feature_set == "actd":
+            print("-- exclusion steps")
+            print(selection.funnel_frame()[["species", "rule", "removed", "remaining"]].to_string(index=False))
+        print()
+    return EXIT_OK
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from neurotype.evaluation import compare, evaluate
+
+    out = Path(args.out)
+    _guard_output(out / "report.json", args.force, "a report")
+    params = _parse_params(args.param, None)
+    folds, repeats, trials = args.folds, args.repeats, args.trials
+    if args.smoke:
+        folds, repeats, trials = 2, 1, min(trials, 2)
+    task = _load_task(args.task, args.feature_set)
+    report = evaluate(task, args.model, n_folds=folds, n_repeats=repeats, seed=args.seed, n_trials=trials,
+                      params=params, storage=args.storage, study_dir=out / "optuna", n_jobs=args.n_jobs,
+                      progress=_FoldBar(f"{args.model} {args.task}") if _show_progress(args) else False)
+    out.mkdir(parents=True, exist_ok=True)
+    report.save(out / "report.json")
+    table = compare([report], metrics=("accuracy", "balanced_accuracy", "f1_macro"))
+    print(f"{args.model} on {args.task} ({args.feature_set}), {folds} folds x {repeats} repeats, "
+          f"{trials} trials per fold, seed {args.seed}; mean [95% interval]:")
+    print(table.to_string())
+    print(f"report: {out / 'report.json'}")
+    return EXIT_OK
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+    from neurotype.evaluation import tune
+
+    out = Path(args.out)
+    _guard_output(out, args.force, "a parameters file")
+    task = _load_task(args.task, args.feature_set)
+    best, info = tune(task, args.model, n_trials=args.trials, seed=args.seed,
+                      params=_parse_params(args.param, None), storage=args.storage,
+                      study_dir=Path(args.study_dir) if args.study_dir else None)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"task": args.task, "model": args.model, "feature_set": args.feature_set,
+                               "seed": args.seed, "best_params": best, "study": info}, indent=2, default=str) + "\n")
+    print(f"best inner-validation score {info['best_value']:.4f} after {info['n_complete_trials']} trials "
+          f"(study {info['study_name']} in {info['storage']})")
+    print(f"parameters written to {out}; use them with: neurotype train ... --params {out}")
+    return EXIT_OK
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from neurotype.evaluation import get_model
+    from neurotype.saved import save_model
+    from neurotype.splits import inner_split
+
+    out = Path(args.out)
+    if out.exists() and any(out.iterdir()) and not args.force:
+        raise UserError(f"{out}: exists and is not empty; pass --force to overwrite its model files")
+    spec = get_model(args.model)
+    params = spec.params(_parse_params(args.param, args.params))
+    task = _load_task(args.task, args.feature_set)
+    estimator = spec.make(params, seed=args.seed)
+    rows = np.arange(len(task))
+    kwargs: dict[str, Any] = {}
+    if spec.uses_validation:  # early stopping needs held-out rows, chosen from the training cells
+        rows, validation = inner_split(task, rows, 0.2, seed=args.seed)
+        kwargs = {"X_val": task.X.iloc[validation], "y_val": task.y_codes[validation],
+                  "species_val": task.species[validation]}
+    if not args.quiet:
+        print(f"training {args.model} on {len(rows):,} cells ({args.task}, {args.feature_set})", file=sys.stderr)
+    estimator.fit(task.X.iloc[rows], task.y_codes[rows], species=task.species[rows], **kwargs)
+    save_model(estimator, out, task=args.task, model=args.model, feature_set=args.feature_set, params=params,
+               seed=args.seed, X=task.X.iloc[rows], y=task.y_codes[rows], classes=list(task.classes),
+               species=task.species[rows], force=args.force)
+    print(f"model saved to {out}")
+    return EXIT_OK
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from neurotype.predict import predict_cells, read_cells
+    from neurotype.saved import load_model
+
+    output = Path(args.output) if args.output else None
+    if output is not None:
+        _guard_output(output, args.force, "an output file")
+    saved = load_model(args.model, feature_set=args.feature_set)
+    cells = read_cells(args.input, saved.features)
+    predictions = predict_cells(saved, cells, species=args.species)
+    n_imputed = int((predictions["imputed_features"] != "").sum())
+    n_outside = int((predictions["out_of_range_features"] != "").sum())
+    if n_imputed:
+        print(f"warning: {n_imputed} cell(s) had missing features, imputed with the training medians "
+              "(see column imputed_features)", file=sys.stderr)
+    if n_outside:
+        print(f"warning: {n_outside} cell(s) have values far outside the training range (wrong units?); "
+              "see column out_of_range_features", file=sys.stderr)
+    if output is None:
+        predictions.to_csv(sys.stdout, index=False)
+    else:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        predictions.to_csv(output, index=False)
+        if not args.quiet:
+            print(f"{len(predictions):,} predictions written to {output}", file=sys.stderr)
+    return EXIT_OK
+
+
+# --- the parser -------------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="neurotype", description="Classify neurons from their electrophysiology "
+                                     "(Allen Cell Types Database features), honestly evaluated.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    data = commands.add_parser("data", help="describe the bundled data")
+    data_commands = data.add_subparsers(dest="data_command", required=True, metavar="SUBCOMMAND")
+    summary = data_commands.add_parser("summary", help="cells per species, class and exclusion step")
+    summary.add_argument("--feature-set", choices=("paper41", "actd"), default="paper41")
+    summary.set_defaults(handler=cmd_data_summary)
+
+    evaluate = commands.add_parser("evaluate", help="nested cross-validation; writes OUT/report.json")
+    _task_arguments(evaluate)
+    evaluate.add_argument("--folds", type=int, default=5)
+    evaluate.add_argument("--repeats", type=int, default=5)
+    evaluate.add_argument("--trials", type=int, default=0, help="Optuna trials per outer fold (0: defaults)")
+    evaluate.add_argument("--smoke", action="store_true", help="2 folds x 1 repeat, at most 2 trials")
+    evaluate.add_argument("--n-jobs", type=int, default=1, help="outer folds in parallel worker processes")
+    evaluate.add_argument("--storage", help="Optuna RDB URL (default: SQLite files under OUT/optuna)")
+    evaluate.add_argument("--out", required=True, help="output folder")
+    evaluate.add_argument("--force", action="store_true", help="overwrite an existing OUT/report.json")
+    evaluate.set_defaults(handler=cmd_evaluate)
+
+    tune = commands.add_parser("tune", help="choose hyperparameters for `train` (Optuna on an inner split)")
+    _task_arguments(tune)
+    tune.add_argument("--trials", type=int, required=True)
+    tune.add_argument("--storage", help="Optuna RDB URL, e.g. postgresql://... (default: a SQLite file)")
+    tune.add_argument("--study-dir", help="folder of the default SQLite file (default results/optuna)")
+    tune.add_argument("--out", required=True, help="JSON file for the best parameters")
+    tune.add_argument("--force", action="store_true")
+    tune.set_defaults(handler=cmd_tune)
+
+    train = commands.add_parser("train", help="fit on every labelled cell and save a model directory")
+    _task_arguments(train)
+    train.add_argument("--params", type=Path, help="JSON of hyperparameters (e.g. written by `neurotype tune`)")
+    train.add_argument("--out", required=True, help="model directory")
+    train.add_argument("--force", action="store_true")
+    train.set_defaults(handler=cmd_train)
+
+    predict = commands.add_parser("predict", help="classify cells from a CSV of ACTD-named features")
+    predict.add_argument("--model", required=True, help="model directory written by `neurotype train`")
+    predict.add_argument("--input", required=True, help="CSV, one row per cell, ACTD feature names as columns")
+    predict.add_argument("--output", help="CSV to write (default: standard output)")
+    predict.add_argument("--species", choices=("mouse", "human"),
+                         help="species of every cell, for models that use it (or a 'species' column)")
+    predict.add_argument("--feature-set", choices=("paper41", "actd"), help="refuse a model of another feature set")
+    predict.add_argument("--force", action="store_true")
+    predict.add_argument("--quiet", action="store_true")
+    predict.set_defaults(handler=cmd_predict)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from neurotype.data import DataError
+    from neurotype.saved import ModelLoadError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except (UserError, DataError, ModelLoadError, FileExistsError) as error:
+        print(f"neurotype {args.command}: error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except ValueError as error:  # e.g. an unknown hyperparameter name
+        print(f"neurotype {args.command}: error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except BrokenPipeError:  # e.g. piped into `head`
+        return EXIT_OK
+    except KeyboardInterrupt:
+        print(f"neurotype {args.command}: interrupted (a tuning study resumes when run again)", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
