@@ -100,3 +100,26 @@ def test_plots_return_figures(lspin_report):
     table = pd.DataFrame({"model": ["a", "b"], "feature_set": ["x", "x"], "mean": [0.5, 0.6], "low": [0.4, 0.5],
                           "high": [0.6, 0.7]})
     plt.close(plots.plot_model_intervals(table, reference=0.877))
+
+
+def test_comparison_tables(subclass_paper41, tmp_path):
+    from neurotype import comparison
+    from neurotype.comparison import Config
+
+    reports = comparison.run_models(subclass_paper41, {"logreg": Config("logreg"), "lspin": Config("lspin", {"epochs": 20})},
+                                    tmp_path, n_folds=3, n_repeats=1, seed=0, n_trials=0, log=None)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["logreg.json", "lspin.json"]
+    loaded = comparison.load_reports(tmp_path, ["logreg", "lspin"])
+    assert loaded["logreg"].metrics == reports["logreg"].metrics
+    table = comparison.table2(reports, subclass_paper41.classes)
+    assert list(table.index) == ["logreg", "lspin"]
+    assert "f1[Pvalb]" in table.columns and table.loc["logreg", "f1_macro"].count("[") == 1
+    claims = comparison.claims_frame(reports["logreg"])
+    assert claims.loc["f1_macro", "paper (claimed)"] == 0.877
+    assert claims.loc["f1_macro", "measured"] == reports["logreg"].metrics["all"]["f1_macro"]["mean"]
+    effect = comparison.feature_set_effect(reports, {"logreg": reports["lspin"]})
+    assert list(effect.index) == ["logreg"]
+    expected = reports["lspin"].metrics["all"]["f1_macro"]["mean"] - reports["logreg"].metrics["all"]["f1_macro"]["mean"]
+    assert effect.loc["logreg", "difference"] == pytest.approx(expected)
+    frame = comparison.interval_frame({"paper41": reports})
+    assert (frame["low"] <= frame["mean"]).all() and (frame["mean"] <= frame["high"]).all()
