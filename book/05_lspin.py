@@ -41,7 +41,7 @@ n_repeats = 2
 n_repeats_compare = 1
 n_trials = 4
 n_repeats_tuned = 1
-ensemble_members = 5
+ensemble_members = 3
 n_jobs = 2
 
 # %% tags=["remove-cell"]
@@ -75,9 +75,9 @@ BASELINES = ["logreg", "svc", "rf", "xgb", "fcnn"]
 
 
 def configs(tuned: bool) -> dict[str, Config]:
-    rows = {name: Config(name, shrink.get(name, {}), tuned) for name in BASELINES}
-    suffix = "tuned" if tuned else "paper"
-    rows[f"lspin_{suffix}"] = Config("lspin", shrink.get("lspin", {}), tuned)
+    """Row label -> model; tuned rows are labelled ``<model>_tuned``."""
+    rows = {name + ("_tuned" if tuned else ""): Config(name, shrink.get(name, {}), tuned) for name in BASELINES}
+    rows["lspin_tuned" if tuned else "lspin_paper"] = Config("lspin", shrink.get("lspin", {}), tuned)
     if not tuned:
         rows[f"lspin_paper_x{ensemble_members}"] = Config("lspin", {**shrink.get("lspin", {}),
                                                                     "n_members": ensemble_members})

@@ -44,6 +44,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+import torch
 from IPython.display import Markdown
 from myst_nb import glue
 
@@ -55,6 +56,7 @@ from neurotype.plots import lspin as lspin_plots
 from neurotype.reports import write_report
 
 plt.rcParams["figure.dpi"] = 110
+torch.set_num_threads(1)  # fits in this process share two cores with the worker processes
 started = time.perf_counter()
 shrink: dict[str, dict] = {}
 if smoke:
@@ -80,7 +82,7 @@ glue("n_members", f"{n_members}", display=False)
 # others measure seed-to-seed stability.
 
 # %% tags=["remove-cell"]
-gates = interpret.held_out_gates(task, lspin_report, n_members=n_members, repeats=[0])
+gates = interpret.held_out_gates(task, lspin_report, n_members=n_members, repeats=[0], n_jobs=n_jobs)
 glue("agreement", f"{gates.agreement:.1%}", display=False)
 G = gates.frame(member=0, repeat=0)
 labels = gates.labels(repeat=0)
@@ -217,7 +219,7 @@ if not baseline_reports:  # standalone run: the SVC with this chapter's folds
                                              n_repeats=1, seed=seed, n_trials=0, n_jobs=n_jobs)
 best_baseline = interpret.best_report(baseline_reports)
 importance = interpret.permutation_importances(task, baseline_reports[best_baseline], n_repeats=perm_repeats,
-                                               seed=seed).mean()
+                                               seed=seed, n_jobs=n_jobs).mean()
 mean_gate = G.mean()
 agreement = interpret.rank_agreement(mean_gate, importance, top=10)
 fig = lspin_plots.plot_gate_vs_importance(mean_gate, importance,

@@ -46,8 +46,33 @@ def _positions(task: TaskData, ids: Sequence) -> np.ndarray:
     return positions
 
 
+def _refit_one(task: TaskData, report: Report, entry: Mapping[str, Any], overrides: Mapping[str, Any] | None,
+               torch_threads: int | None = None) -> FoldModel:
+    if torch_threads is not None:  # parallel workers: one torch thread each (see evaluate)
+        import torch
+
+        torch.set_num_threads(torch_threads)
+    spec = get_model(report.model)
+    n_folds, seed = report.protocol["n_folds"], report.protocol["seed"]
+    needs_inner = report.protocol["n_trials"] > 0 or spec.uses_validation
+    fold_seed = seed + entry["repeat"] * n_folds + entry["fold"]
+    train, test = _positions(task, entry["train_ids"]), _positions(task, entry["test_ids"])
+    fit_rows, validation_rows = train, None
+    if needs_inner:
+        fit_rows, validation_rows = inner_split(task, train, report.protocol["validation_fraction"], seed=fold_seed)
+    params = {**entry["best_params"], **dict(overrides or {})}
+    params = {k: (tuple(v) if isinstance(v, list) else v) for k, v in params.items()}
+    estimator = spec.make(params, seed=fold_seed)
+    _fit(estimator, spec, task, fit_rows if spec.uses_validation else train,
+         validation_rows if spec.uses_validation else None)
+    predictions = report.predictions_frame()
+    mine = predictions[(predictions["repeat"] == entry["repeat"]) & (predictions["fold"] == entry["fold"])]
+    reported = mine.set_index("id")["predicted"].loc[task.cell_ids[test]].to_numpy()
+    return FoldModel(entry["repeat"], entry["fold"], estimator, test, reported)
+
+
 def refit_folds(task: TaskData, report: Report, *, overrides: Mapping[str, Any] | None = None,
-                repeats: Sequence[int] | None = None) -> list[FoldModel]:
+                repeats: Sequence[int] | None = None, n_jobs: int = 1) -> list[FoldModel]:
     """Refit the model of every outer fold of ``report`` on that fold's training cells.
 
     Parameters
@@ -62,31 +87,20 @@ def refit_folds(task: TaskData, report: Report, *, overrides: Mapping[str, Any] 
         the reported model exactly.
     repeats
         Refit only these repeats (default: all).
+    n_jobs
+        Folds are refitted in this many worker processes (one torch thread each).
     """
     if report.task != task.task or report.feature_set != task.feature_set:
         raise ValueError(f"report is for {report.task}/{report.feature_set}, task is {task.task}/{task.feature_set}")
-    spec = get_model(report.model)
-    n_folds, seed = report.protocol["n_folds"], report.protocol["seed"]
-    needs_inner = report.protocol["n_trials"] > 0 or spec.uses_validation
-    predictions = report.predictions_frame().set_index(["repeat", "fold", "id"])["predicted"]
-    models = []
-    for entry in report.per_fold:
-        if repeats is not None and entry["repeat"] not in repeats:
-            continue
-        fold_seed = seed + entry["repeat"] * n_folds + entry["fold"]
-        train, test = _positions(task, entry["train_ids"]), _positions(task, entry["test_ids"])
-        fit_rows, validation_rows = train, None
-        if needs_inner:
-            fit_rows, validation_rows = inner_split(task, train, report.protocol["validation_fraction"],
-                                                    seed=fold_seed)
-        params = {**entry["best_params"], **dict(overrides or {})}
-        params = {k: (tuple(v) if isinstance(v, list) else v) for k, v in params.items()}
-        estimator = spec.make(params, seed=fold_seed)
-        _fit(estimator, spec, task, fit_rows if spec.uses_validation else train,
-             validation_rows if spec.uses_validation else None)
-        reported = predictions.loc[(entry["repeat"], entry["fold"])].loc[task.cell_ids[test]].to_numpy()
-        models.append(FoldModel(entry["repeat"], entry["fold"], estimator, test, reported))
-    return models
+    if report.predictions is None:
+        raise ValueError("the report was saved without predictions (keep_predictions=False)")
+    entries = [e for e in report.per_fold if repeats is None or e["repeat"] in repeats]
+    if n_jobs == 1:
+        return [_refit_one(task, report, entry, overrides) for entry in entries]
+    from joblib import Parallel, delayed
+
+    return Parallel(n_jobs=n_jobs, backend="loky")(
+        delayed(_refit_one)(task, report, entry, overrides, torch_threads=1) for entry in entries)
 
 
 @dataclass
@@ -125,7 +139,7 @@ class GateResult:
 
 
 def held_out_gates(task: TaskData, report: Report, *, n_members: int = 1,
-                   repeats: Sequence[int] | None = None) -> GateResult:
+                   repeats: Sequence[int] | None = None, n_jobs: int = 1) -> GateResult:
     """Gates of every outer fold's test cells, computed by that fold's (refitted) LSPIN.
 
     ``n_members > 1`` refits each fold as a batched seed ensemble whose member 0 is the reported
@@ -136,7 +150,7 @@ def held_out_gates(task: TaskData, report: Report, *, n_members: int = 1,
         raise ValueError(f"held_out_gates needs an LSPIN report, got model {report.model!r}")
     if any(entry["best_params"].get("n_members", 1) != 1 for entry in report.per_fold):
         raise ValueError("held_out_gates needs a report of a single LSPIN (n_members=1)")
-    models = refit_folds(task, report, overrides={"n_members": int(n_members)}, repeats=repeats)
+    models = refit_folds(task, report, overrides={"n_members": int(n_members)}, repeats=repeats, n_jobs=n_jobs)
     gates, rows = [], []
     classes = np.asarray(task.classes)
     for fm in models:
@@ -227,7 +241,7 @@ def profile_stability(gates: np.ndarray, cells: pd.DataFrame) -> tuple[pd.DataFr
 
 
 def permutation_importances(task: TaskData, report: Report, *, n_repeats: int = 5, seed: int = 0,
-                            repeats: Sequence[int] | None = (0,)) -> pd.DataFrame:
+                            repeats: Sequence[int] | None = (0,), n_jobs: int = 1) -> pd.DataFrame:
     """Permutation importance (drop in macro F1) of each feature on each fold's held-out cells.
 
     The fold models are refitted with :func:`refit_folds`; scikit-learn's
@@ -245,7 +259,7 @@ def permutation_importances(task: TaskData, report: Report, *, n_repeats: int = 
         return f1_score(y, estimator.predict(X), average="macro")
 
     rows, index = [], []
-    for fm in refit_folds(task, report, repeats=repeats):
+    for fm in refit_folds(task, report, repeats=repeats, n_jobs=n_jobs):
         result = permutation_importance(fm.estimator, task.X.iloc[fm.test], task.y_codes[fm.test], scoring=macro_f1,
                                         n_repeats=n_repeats, random_state=seed + fm.fold)
         rows.append(result.importances_mean)
