@@ -338,18 +338,29 @@ class LSPINClassifier(TorchClassifier):
     def _logits(self, X):
         return self.module_(X)[0]
 
+    @property
+    def fitted_members(self) -> list[LSPIN]:
+        """The trained members; an estimator restored with only ``module_`` (e.g. by
+        :mod:`neurotype.saved`, which stores one module) counts as a single member."""
+        members = getattr(self, "members_", None)
+        if members is None:
+            if getattr(self, "module_", None) is None:
+                raise ValueError("this LSPINClassifier is not fitted yet; call fit first")
+            return [self.module_]
+        return members
+
     def predict_proba(self, X, species=None) -> np.ndarray:
         """Class probabilities, averaged over the members."""
         Xt = self._tensor(X)
         with torch.no_grad():
-            probabilities = [torch.softmax(m.eval()(Xt)[0], dim=1) for m in self.members_]
+            probabilities = [torch.softmax(m.eval()(Xt)[0], dim=1) for m in self.fitted_members]
         return torch.stack(probabilities).mean(0).numpy()
 
     def member_gates(self, X) -> np.ndarray:
         """Deterministic inference gates of every member, shape ``(n_members, rows, features)``."""
         Xt = self._tensor(X)
         with torch.no_grad():
-            return torch.stack([m.eval().gates(Xt, stochastic=False) for m in self.members_]).numpy()
+            return torch.stack([m.eval().gates(Xt, stochastic=False) for m in self.fitted_members]).numpy()
 
     def gates(self, X) -> np.ndarray:
         """Deterministic inference gates ``clip(0.5 + mu, 0, 1)`` per row and feature (mean over members)."""
