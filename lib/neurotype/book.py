@@ -5,7 +5,8 @@
 percent-format ``book/*.py`` files named in ``book/_toc.yml``; each is converted
 to a notebook, executed once by papermill (``smoke=True`` for the smoke
 profile), and the executed notebooks are staged with the book's configuration
-under ``_build/src`` so that Jupyter Book renders them without executing again.
+under ``_build/src`` so that Jupyter Book renders them without executing again. The root page is
+executed last, since it summarises the other chapters' reports.
 """
 
 from __future__ import annotations
@@ -87,7 +88,30 @@ def execute_chapter(chapter: Chapter, out_dir: Path, parameters: dict) -> Path:
         )
     finally:
         unexecuted.unlink(missing_ok=True)
+    _inherit_parameter_tags(executed)
     return executed
+
+
+def _inherit_parameter_tags(path: Path) -> None:
+    """Give papermill's injected-parameters cell the display tags of the parameters cell.
+
+    A chapter that hides its parameters cell (``remove-cell``) would otherwise show the cell
+    papermill adds after it.
+    """
+    import nbformat
+
+    if not path.is_file():
+        return
+    notebook = nbformat.read(path, as_version=4)
+    display = {"remove-cell", "remove-input", "hide-input", "hide-cell"}
+    tags = next((set(c.metadata.get("tags", [])) & display for c in notebook.cells
+                 if "parameters" in c.metadata.get("tags", [])), set())
+    if not tags:
+        return
+    for cell in notebook.cells:
+        if "injected-parameters" in cell.metadata.get("tags", []):
+            cell.metadata["tags"] = sorted(set(cell.metadata["tags"]) | tags)
+    nbformat.write(notebook, path)
 
 
 def stage_book(chapters: list[Chapter], executed_dir: Path, staging: Path) -> None:
@@ -139,7 +163,8 @@ def main(argv: list[str] | None = None) -> int:
     parameters = {"smoke": args.profile == "smoke", "results_dir": str(results_dir)}
     failures: list[str] = []
     os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
-    for chapter in chapters:
+    # The root page (the headline table) reads every chapter's report, so it runs last.
+    for chapter in [*chapters[1:], chapters[0]]:
         if not chapter.executable or (args.only is not None and chapter.name not in args.only):
             continue
         start = time.perf_counter()

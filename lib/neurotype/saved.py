@@ -136,6 +136,8 @@ def save_model(estimator, directory: Path | str, *, task: str, model: str, featu
     function writes are replaced.
     """
     directory = Path(directory)
+    if int(getattr(estimator, "n_members", 1)) > 1:
+        raise ValueError("saving a seed ensemble (n_members > 1) is not supported yet; train with n_members=1")
     if directory.exists() and any(directory.iterdir()) and not force:
         raise FileExistsError(f"{directory}: exists and is not empty; pass --force to overwrite its model files")
     directory.mkdir(parents=True, exist_ok=True)

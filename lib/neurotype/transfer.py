@@ -33,6 +33,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
 
+from neurotype import claims
 from neurotype.data import TaskData
 from neurotype.evaluation import ModelSpec, Report, evaluate, get_model, register_model
 from neurotype.metrics import summarize
@@ -49,14 +50,9 @@ __all__ = [
     "run_models", "interval_frame", "time_dann_fit",
 ]
 
-#: The paper's claimed DANN accuracies (Section 3.1 text; Table 1's body is an image not in our copy).
-PAPER_DANN: Mapping[str, float] = {"human": 0.950, "mouse": 0.974}
-#: The paper's ablation (FCNN trained on one species, tested on the other); its precision and
-#: recall are of one class (not stated which), not macro averages.
-PAPER_TRANSFER: Mapping[str, Mapping[str, float]] = {
-    "mouse→human": {"accuracy": 0.646, "f1": 0.715, "precision": 0.973, "recall": 0.565},
-    "human→mouse": {"accuracy": 0.596, "f1": 0.712, "precision": 0.554, "recall": 0.997},
-}
+# The paper's numbers are written once, in neurotype.claims.
+PAPER_DANN = claims.DANN_ACCURACY
+PAPER_TRANSFER = claims.FCNN_TRANSFER
 DIRECTIONS: tuple[tuple[str, str], ...] = (("mouse", "human"), ("human", "mouse"))
 SCALINGS: tuple[str, ...] = ("pooled", "per_species")
 
