@@ -1,6 +1,7 @@
 # neurotype: the two commands a newcomer needs.
 #   make book   execute every chapter (full parameters) and render the book into _build/html/
-#   make test   pytest, smoke-run every chapter with papermill, build the book with -W --keep-going
+#   make test   pytest, smoke-run every chapter with papermill, build the book with -W --keep-going,
+#               then open every page in headless Chromium (images rendered, no errors, links work)
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 PYTHON_BOOTSTRAP ?= python3.11
@@ -33,7 +34,7 @@ smoke-book: $(STAMP)
 EXTRA_TEST_PREREQS :=
 -include mk/*.mk
 
-test: $(EXTRA_TEST_PREREQS) pytest smoke-book
+test: $(EXTRA_TEST_PREREQS) pytest smoke-book browser-check
 
 # Speed figures (not part of the tests): bench/results.json
 bench: $(STAMP)

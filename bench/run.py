@@ -3,26 +3,37 @@
 Each figure is also given as a ratio to a scikit-learn SVC fit on the same data in the same run,
 so that runs on noisy or different machines can be compared.
 
-    .venv/bin/python bench/run.py [--repeats 3] [--threads 2]
+    .venv/bin/python bench/run.py                  # model fits and Optuna throughput
+    .venv/bin/python bench/run.py --chapters smoke # + each chapter's wall time and peak memory
+    .venv/bin/python bench/run.py --make-book      # + `make book` end to end (minutes)
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 
 import torch
 from sklearn.svm import SVC
 
+from neurotype import paths
+from neurotype.book import chapters_from_toc
 from neurotype.data import broad_task, subclass_task
+from neurotype.evaluation import tune
 from neurotype.models import DANNClassifier, LSPINClassifier
 from neurotype.preprocessing import make_preprocessor
 from neurotype.reports import package_versions
 from neurotype.splits import outer_folds
+
+TARGETS = {"lspin_1000_epochs_s": 1.5, "dann_fit_s": 10.0, "make_book_s": 600.0}
 
 
 def _timed(fn, repeats: int) -> float:
@@ -34,10 +45,33 @@ def _timed(fn, repeats: int) -> float:
     return statistics.median(times)
 
 
+def _chapter_figures(profile: str) -> dict[str, dict[str, float]]:
+    """Wall time and peak memory of each chapter executed by papermill in its own process."""
+    figures = {}
+    results_dir = Path(tempfile.mkdtemp(prefix="neurotype-bench-"))
+    for chapter in chapters_from_toc():
+        if not chapter.executable:
+            continue
+        code = ("import sys, resource, time; from pathlib import Path; from neurotype.book import Chapter, "
+                "execute_chapter; start = time.perf_counter(); "
+                f"execute_chapter(Chapter({chapter.name!r}, Path({str(chapter.source)!r})), Path({str(results_dir)!r}), "
+                f"{{'smoke': {profile == 'smoke'}, 'results_dir': {str(results_dir)!r}}}); "
+                "print(time.perf_counter() - start, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=paths.ROOT)
+        if out.returncode != 0:
+            figures[chapter.name] = {"seconds": float("nan"), "peak_mib": float("nan"), "failed": True}
+            continue
+        seconds, kib = out.stdout.strip().splitlines()[-1].split()
+        figures[chapter.name] = {"seconds": float(seconds), "peak_mib": int(kib) / 1024}
+    return figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--chapters", choices=("smoke", "full"), help="also time every chapter with this profile")
+    parser.add_argument("--make-book", action="store_true", help="also time `make book` end to end")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -52,17 +86,45 @@ def main() -> None:
     svc = _timed(lambda: SVC().fit(Z, y), args.repeats)
     figures = {
         "svc_fit_subclass_s": svc,
+        # LSPIN, paper preset: the fused full-batch path (default), the autograd path, and a batched
+        # five-seed ensemble (time per member).
         "lspin_1000_epochs_s": _timed(lambda: LSPINClassifier(epochs=1000).fit(X, y), args.repeats),
-        "dann_fit_200_epochs_s": _timed(lambda: DANNClassifier(max_epochs=200).fit(bX, by, species=bs), args.repeats),
+        "lspin_1000_epochs_autograd_s": _timed(lambda: LSPINClassifier(epochs=1000, engine="autograd").fit(X, y),
+                                               args.repeats),
+        "lspin_1000_epochs_per_member_of_5_s": _timed(
+            lambda: LSPINClassifier(epochs=1000, n_members=5).fit(X, y), args.repeats) / 5,
+        "dann_fit_s": _timed(lambda: DANNClassifier().fit(bX, by, species=bs), args.repeats),
     }
-    rows = {name: {"seconds": value, "ratio_to_svc": value / svc} for name, value in figures.items()}
-    print(f"{'benchmark':<28}{'seconds':>10}{'x SVC fit':>12}")
+    with tempfile.TemporaryDirectory() as studies:
+        start = time.perf_counter()
+        trials = 30
+        tune(subclass, "svc", n_trials=trials, storage=f"sqlite:///{studies}/bench.db")
+        figures["optuna_svc_trials_per_min"] = trials / ((time.perf_counter() - start) / 60)
+    rows = {name: {"value": value, "ratio_to_svc": value / svc if name.endswith("_s") else None}
+            for name, value in figures.items()}
+    if args.chapters:
+        for name, row in _chapter_figures(args.chapters).items():
+            rows[f"chapter_{name}_{args.chapters}_s"] = {"value": row["seconds"], "ratio_to_svc": row["seconds"] / svc,
+                                                         "peak_mib": row["peak_mib"]}
+    if args.make_book:
+        start = time.perf_counter()
+        status = subprocess.call(["make", "book"], cwd=paths.ROOT, stdout=subprocess.DEVNULL)
+        seconds = time.perf_counter() - start
+        rows["make_book_s"] = {"value": seconds, "ratio_to_svc": seconds / svc, "exit_status": status}
+
+    print(f"{'benchmark':<36}{'value':>10}{'x SVC fit':>12}{'peak MiB':>10}{'target':>9}")
     for name, row in rows.items():
-        print(f"{name:<28}{row['seconds']:>10.3f}{row['ratio_to_svc']:>12.1f}")
+        ratio = f"{row['ratio_to_svc']:.0f}" if row.get("ratio_to_svc") else "-"
+        peak = f"{row['peak_mib']:.0f}" if row.get("peak_mib") else "-"
+        target = f"{TARGETS[name]:g}" if name in TARGETS else "-"
+        print(f"{name:<36}{row['value']:>10.3f}{ratio:>12}{peak:>10}{target:>9}")
     out = Path(__file__).with_name("results.json")
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    print(f"1-minute load average at the end: {load}")
     out.write_text(json.dumps({"machine": platform.processor() or platform.machine(), "threads": args.threads,
-                               "cells_train": int(len(y)), "figures": rows, "versions": package_versions()},
-                              indent=2) + "\n")
+                               "load_average_1min": load,
+                               "cells_train_subclass": int(len(y)), "figures": rows, "targets": TARGETS,
+                               "versions": package_versions()}, indent=2) + "\n")
     print(f"written {out}")
 
 

@@ -202,13 +202,19 @@ class TuningObjective:
         Hyperparameters held fixed (they override what the search space suggests).
     metric
         A key of :data:`TUNING_METRICS`.
+    score_species
+        Score only the validation rows of this species (``None``: all of them). The model is
+        still fitted and early-stopped as usual; e.g. an unsupervised domain-adaptation model
+        that must never see a human label is tuned with ``score_species="mouse"``.
     """
 
     def __init__(self, task: TaskData, spec: ModelSpec, fit_positions: np.ndarray,
                  validation_positions: np.ndarray, forbidden_ids: Iterable, seed: int,
-                 fixed: Mapping[str, Any] | None = None, metric: str = "f1_macro"):
+                 fixed: Mapping[str, Any] | None = None, metric: str = "f1_macro",
+                 score_species: str | None = None):
         if metric not in TUNING_METRICS:
             raise ValueError(f"unknown tuning metric {metric!r}; choose one of {sorted(TUNING_METRICS)}")
+        self.score_species = score_species
         self.task, self.spec, self.seed, self.metric = task, spec, int(seed), metric
         self.fit_positions = np.asarray(fit_positions)
         self.validation_positions = np.asarray(validation_positions)
@@ -239,6 +245,11 @@ class TuningObjective:
             model.set_pruning_callback(report)
         _fit(model, self.spec, task, self.fit_positions, self.validation_positions)
         predicted = np.asarray(model.predict(X_val, species=species_val))
+        if self.score_species is not None:
+            scored = species_val == self.score_species
+            if not scored.any():
+                raise ValueError(f"score_species={self.score_species!r}: no such row in the validation split")
+            return TUNING_METRICS[self.metric](y_val[scored], predicted[scored])
         return TUNING_METRICS[self.metric](y_val, predicted)
 
 
@@ -416,7 +427,7 @@ def _counts(task: TaskData, positions: np.ndarray) -> dict[str, int]:
 def _run_fold(task: TaskData, spec: ModelSpec, fold, *, n_folds: int, seed: int, n_trials: int,
               validation_fraction: float, tuning_metric: str, fixed: dict, storage: str | None, directory: Path,
               fingerprint: dict, train_species: str | None, test_species: str | None,
-              needs_inner_split: bool, torch_threads: int | None = None):
+              needs_inner_split: bool, torch_threads: int | None = None, tuning_species: str | None = None):
     """One outer fold: inner split, optional tuning, refit, test predictions."""
     if torch_threads is not None:
         # Parallel workers each get one thread: two processes with two threads each ran
@@ -446,7 +457,8 @@ def _run_fold(task: TaskData, spec: ModelSpec, fold, *, n_folds: int, seed: int,
     tuning_ids: list = []
     if n_trials > 0:
         objective = TuningObjective(task, spec, fit_rows, validation_rows, forbidden_ids=test_ids,
-                                    seed=fold_seed, fixed=fixed, metric=tuning_metric)
+                                    seed=fold_seed, fixed=fixed, metric=tuning_metric,
+                                    score_species=tuning_species)
         name = study_name(task, spec.name, seed, fold.repeat, fold.fold, fingerprint)
         url = storage or f"sqlite:///{(directory / name).with_suffix('.db')}"
         best_params, tuning_info = _tune(objective, name, url, n_trials, sampler_seed=fold_seed,
@@ -501,7 +513,8 @@ def evaluate(task: TaskData, model: str | ModelSpec, *, n_folds: int = 5, n_repe
              params: Mapping[str, Any] | None = None, storage: str | None = None,
              study_dir: str | Path | None = None, train_species: str | None = None,
              test_species: str | None = None, keep_predictions: bool = True,
-             progress: bool | Callable[[int, int, str], None] = False, n_jobs: int = 1) -> Report:
+             progress: bool | Callable[[int, int, str], None] = False, n_jobs: int = 1,
+             tuning_species: str | None = None) -> Report:
     """Cross-validate (and optionally tune) one model on one task, honestly.
 
     Parameters
@@ -540,6 +553,11 @@ def evaluate(task: TaskData, model: str | ModelSpec, *, n_folds: int = 5, n_repe
     n_jobs
         Outer folds run in this many worker processes (each with one torch thread). Every
         fold is seeded on its own, so the folds' results do not depend on the order they run in.
+    tuning_species
+        Score tuning trials on the validation rows of this species only (default: all rows).
+        E.g. ``"mouse"`` for an unsupervised domain-adaptation model that trains on human
+        features but must never be selected by a human label, or ``"human"`` to tune a pooled
+        model for its human cells.
 
     Returns
     -------
@@ -562,7 +580,8 @@ def evaluate(task: TaskData, model: str | ModelSpec, *, n_folds: int = 5, n_repe
     if n_repeats < 1:
         raise ValueError(f"n_repeats must be at least 1, got {n_repeats}")
     present = sorted(set(task.species.tolist()))
-    for argument, value in (("train_species", train_species), ("test_species", test_species)):
+    for argument, value in (("train_species", train_species), ("test_species", test_species),
+                            ("tuning_species", tuning_species)):
         if value is not None and value not in present:
             raise ValueError(f"{argument}={value!r} but the task's species are {present}")
     needs_inner_split = n_trials > 0 or spec.uses_validation
@@ -575,12 +594,14 @@ def evaluate(task: TaskData, model: str | ModelSpec, *, n_folds: int = 5, n_repe
     fingerprint = {"n_folds": n_folds, "validation_fraction": validation_fraction,
                    "tuning_metric": tuning_metric, "fixed": fixed, "train_species": train_species,
                    "test_species": test_species}
+    if tuning_species is not None:  # only then: older studies keep their names
+        fingerprint["tuning_species"] = tuning_species
 
     folds = outer_folds(task, n_folds=n_folds, n_repeats=n_repeats, seed=seed)
     fold_kwargs = dict(n_folds=n_folds, seed=seed, n_trials=n_trials, validation_fraction=validation_fraction,
                        tuning_metric=tuning_metric, fixed=fixed, storage=storage, directory=directory,
                        fingerprint=fingerprint, train_species=train_species, test_species=test_species,
-                       needs_inner_split=needs_inner_split)
+                       needs_inner_split=needs_inner_split, tuning_species=tuning_species)
     if n_jobs == 1:
         outcomes = []
         for fold in folds:
@@ -617,7 +638,7 @@ def evaluate(task: TaskData, model: str | ModelSpec, *, n_folds: int = 5, n_repe
         task=task.task, model=spec.name, feature_set=task.feature_set,
         protocol={"n_folds": n_folds, "n_repeats": n_repeats, "seed": seed, "n_trials": n_trials,
                   "validation_fraction": validation_fraction, "tuning_metric": tuning_metric,
-                  "train_species": train_species, "test_species": test_species,
+                  "train_species": train_species, "test_species": test_species, "tuning_species": tuning_species,
                   "ci95": "Nadeau-Bengio corrected resampled t interval, test/train ratio "
                           f"{mean_test / mean_train:.4f}; ci95_naive: t interval with sd/sqrt(n)"},
         cells={"total": _counts(task, np.arange(len(task))), "train": mean_counts("n_train"),

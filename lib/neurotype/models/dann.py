@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from neurotype.models.base import EarlyStopping, TorchClassifier, make_optimizer, mlp
+from neurotype.models.weighting import CLASS_WEIGHTS, row_weights, weighted_cross_entropy
 
 __all__ = ["GradientReversal", "grad_reverse", "ganin_lambda", "DANN", "DANNClassifier"]
 
@@ -61,16 +62,46 @@ class DANN(nn.Module):
 class DANNClassifier(TorchClassifier):
     """Domain-adversarial network with mouse as source and human as target domain.
 
+    Every update draws a batch of labelled cells for the label loss and a domain batch of
+    ``batch_size // 2`` source and as many target cells (sampled with replacement) for the domain
+    loss; both go through the feature extractor in one pass. An epoch is one pass over the
+    labelled cells.
+
     Parameters
     ----------
     mode
         ``"semi"``: human labels enter the label loss (the paper's set-up); ``"unsupervised"``:
-        human cells enter only the domain loss, their labels unseen (honest mouse → human transfer).
+        human cells enter only the domain loss, their labels unseen (honest mouse → human
+        transfer). Early stopping then watches the validation loss of source cells only.
     lambda_
-        Weight of the reversed domain gradient: a constant, or ``"schedule"`` for Ganin's
-        ``lambda_max * (2 / (1 + exp(-10 p)) - 1)`` over training progress ``p``.
+        Weight of the reversed domain gradient: a constant ``>= 0`` (the paper tunes it), or
+        ``"schedule"`` for Ganin's ``lambda_max * (2 / (1 + exp(-10 p)) - 1)`` over training
+        progress ``p``.
     lambda_max
         Scale of the schedule.
+    hidden, activation, dropout
+        Feature extractor: hidden-layer widths, activation, dropout after each layer.
+    domain_hidden
+        Hidden widths of the domain classifier.
+    lr, weight_decay, batch_size, max_epochs, optimizer, patience
+        Training; ``patience`` epochs without a lower validation loss stop it (only when
+        ``X_val`` is given; otherwise all ``max_epochs`` run).
+    class_weight
+        ``None``, ``"balanced"`` or ``"balanced_per_species"``
+        (:func:`neurotype.models.weighting.row_weights`), over the labelled rows.
+    source, target
+        Species names of the two domains (swap them for human → mouse transfer).
+    seed
+        Seeds weights, batches and dropout.
+
+    Attributes
+    ----------
+    target_cells_seen_
+        Target-domain rows drawn into training batches (label and domain batches together).
+    target_labels_used_
+        Target-domain rows that entered the label loss (0 in unsupervised mode).
+    history_
+        Validation loss per epoch.
     """
 
     def __init__(self, mode: str = "semi", lambda_: float | str = "schedule", lambda_max: float = 1.0,
@@ -89,63 +120,118 @@ class DANNClassifier(TorchClassifier):
             return self.lambda_max * ganin_lambda(progress)
         return float(self.lambda_)
 
-    def fit(self, X, y, species=None, X_val=None, y_val=None, species_val=None):
+    def _check_parameters(self) -> None:
         if self.mode not in ("semi", "unsupervised"):
             raise ValueError(f"mode must be 'semi' or 'unsupervised', got {self.mode!r}")
+        if isinstance(self.lambda_, str):
+            if self.lambda_ != "schedule":
+                raise ValueError(f"lambda_ must be a number >= 0 or 'schedule', got {self.lambda_!r}")
+        elif not float(self.lambda_) >= 0:
+            raise ValueError(f"lambda_ must be a number >= 0 or 'schedule', got {self.lambda_!r}")
+        if self.class_weight not in CLASS_WEIGHTS:
+            raise ValueError(f"class_weight must be one of {list(CLASS_WEIGHTS)}, got {self.class_weight!r}")
+        if self.source == self.target:
+            raise ValueError(f"source and target must differ, both are {self.source!r}")
+        if int(self.batch_size) < 2:
+            raise ValueError(f"batch_size must be at least 2, got {self.batch_size!r}")
+
+    def set_pruning_callback(self, callback) -> None:
+        """During tuning: ``callback(epoch, -validation loss)`` every 10 epochs (may raise to prune)."""
+        self._pruning_callback = callback
+
+    def fit(self, X, y, species=None, X_val=None, y_val=None, species_val=None, label_mask=None):
+        """Train on ``X``/``y``; ``species`` names each row's domain (source or target).
+
+        Parameters
+        ----------
+        label_mask
+            Optional boolean per row: rows marked ``False`` enter only the domain loss and their
+            labels are never read (e.g. the unlabelled share of human cells in a learning
+            curve). In unsupervised mode target rows are unlabelled whatever the mask says.
+        """
+        self._check_parameters()
         if species is None:
             raise ValueError("DANNClassifier.fit needs species= (source and target domain of each row)")
         species = np.asarray(species)
         unknown = set(np.unique(species)) - {self.source, self.target}
         if unknown:
             raise ValueError(f"species {sorted(unknown)} are neither source {self.source!r} nor target {self.target!r}")
+        is_target_np = species == self.target
+        labelled_np = np.ones(len(species), bool) if label_mask is None else np.asarray(label_mask, bool)
+        if labelled_np.shape != species.shape:
+            raise ValueError(f"label_mask has shape {labelled_np.shape}, expected {species.shape}")
+        if self.mode == "unsupervised":
+            labelled_np = labelled_np & ~is_target_np
+        if not labelled_np.any():
+            raise ValueError("no labelled training row: the label loss would be empty")
+        # Unlabelled rows' labels are unseen: replace them by a labelled row's label before
+        # encoding, so that nothing downstream can read them (classes come from labelled rows).
+        y = np.asarray(y).copy()
+        y[~labelled_np] = y[labelled_np][0]
         Xt, yt = self._prepare_fit(X, y)
-        is_target = torch.as_tensor(species == self.target)
+        is_target = torch.as_tensor(is_target_np)
         source_idx, target_idx = torch.nonzero(~is_target).squeeze(1), torch.nonzero(is_target).squeeze(1)
         if len(source_idx) == 0 or len(target_idx) == 0:
-            raise ValueError("DANN needs training cells of both domains")
-        labelled = source_idx if self.mode == "unsupervised" else torch.arange(len(yt))
+            raise ValueError(f"DANN needs training cells of both domains ({self.source!r} and {self.target!r}); "
+                             f"got {len(source_idx)} and {len(target_idx)}")
+        labelled = torch.nonzero(torch.as_tensor(labelled_np)).squeeze(1)
+        weights_labelled = row_weights(yt[labelled], species[labelled.numpy()], self.class_weight)
+        weights = None
+        if weights_labelled is not None:
+            weights = torch.zeros(len(yt))
+            weights[labelled] = weights_labelled
         self.module_ = DANN(Xt.shape[1], len(self.classes_), self.hidden, self.activation, self.dropout,
                             self.domain_hidden)
         optimizer = make_optimizer(self.optimizer, self.module_.parameters(), self.lr, self.weight_decay)
-        label_loss = nn.CrossEntropyLoss(weight=self._class_weights(yt[labelled]))
         domain_loss = nn.BCEWithLogitsLoss()
         validation = None
         if X_val is not None:
-            Xv, yv = self._tensor(X_val), self._encode(y_val)
-            keep = np.ones(len(yv), bool) if self.mode == "semi" else np.asarray(species_val) != self.target
-            validation = (Xv[torch.as_tensor(keep)], yv[torch.as_tensor(keep)])
+            keep = np.ones(len(X_val), bool)
+            if self.mode == "unsupervised":
+                if species_val is None:
+                    raise ValueError("unsupervised mode with X_val needs species_val= (target rows are left out)")
+                keep = np.asarray(species_val) != self.target
+            validation = (self._tensor(np.asarray(X_val, dtype=float)[keep]), self._encode(np.asarray(y_val)[keep]))
         stopper = EarlyStopping(self.patience)
         generator = torch.Generator().manual_seed(self.seed)
-        # An epoch is one pass over the labelled cells; every step also draws a batch of target
-        # cells so that each update sees both domains.
         steps_per_epoch = max(1, math.ceil(len(labelled) / self.batch_size))
         total_steps = steps_per_epoch * self.max_epochs
         half = max(1, self.batch_size // 2)
+        domain_target = torch.cat([torch.zeros(half), torch.ones(half)])
+        callback = getattr(self, "_pruning_callback", None)
         self.target_cells_seen_ = 0
+        self.target_labels_used_ = 0
         self.history_ = []
         step = 0
+        epoch = -1
         for epoch in range(self.max_epochs):
             self.module_.train()
             order = labelled[torch.randperm(len(labelled), generator=generator)]
             for start in range(0, len(order), self.batch_size):
                 batch = order[start:start + self.batch_size]
-                target_batch = target_idx[torch.randint(len(target_idx), (half,), generator=generator)]
                 source_batch = source_idx[torch.randint(len(source_idx), (half,), generator=generator)]
-                domain_batch = torch.cat([source_batch, target_batch])
+                target_batch = target_idx[torch.randint(len(target_idx), (half,), generator=generator)]
+                rows = torch.cat([batch, source_batch, target_batch])
                 lam = self._lambda(step / max(1, total_steps - 1))
                 optimizer.zero_grad()
-                logits, _ = self.module_(Xt[batch])
-                _, domain_logits = self.module_(Xt[domain_batch], lam)
-                loss = label_loss(logits, yt[batch]) + domain_loss(domain_logits, is_target[domain_batch].float())
+                embedding = self.module_.features(Xt[rows])
+                logits = self.module_.label_head(embedding[:len(batch)])
+                domain_logits = self.module_.domain_head(grad_reverse(embedding[len(batch):], lam)).squeeze(-1)
+                loss = (weighted_cross_entropy(logits, yt[batch], None if weights is None else weights[batch])
+                        + domain_loss(domain_logits, domain_target))
                 loss.backward()
                 optimizer.step()
-                self.target_cells_seen_ += int(is_target[batch].sum()) + len(target_batch)
+                in_label_batch = int(is_target[batch].sum())
+                self.target_labels_used_ += in_label_batch
+                self.target_cells_seen_ += in_label_batch + len(target_batch)
                 step += 1
             if validation is not None:
                 self.module_.eval()
                 with torch.no_grad():
                     val_loss = float(nn.functional.cross_entropy(self.module_(validation[0])[0], validation[1]))
                 self.history_.append(val_loss)
+                if callback is not None and epoch % 10 == 9 and math.isfinite(val_loss):
+                    callback(epoch, -val_loss)
                 if not math.isfinite(val_loss) or stopper.step(epoch, val_loss, self.module_):
                     break
         if stopper.state is not None:

@@ -5,16 +5,35 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
+import numpy as np
 import torch
 from torch import nn
 
 from neurotype.models.base import EarlyStopping, TorchClassifier, make_optimizer, mlp
+from neurotype.models.weighting import CLASS_WEIGHTS, row_weights, weighted_cross_entropy
 
 __all__ = ["FCNNClassifier"]
 
 
 class FCNNClassifier(TorchClassifier):
-    """The paper's fully connected network (optionally with an organism flag as a 42nd input)."""
+    """The paper's fully connected network (optionally with an organism flag as a 42nd input).
+
+    Parameters
+    ----------
+    hidden, activation, dropout
+        Hidden-layer widths, activation, dropout after each hidden layer.
+    lr, weight_decay, batch_size, max_epochs, optimizer, patience
+        Training; ``patience`` epochs without a lower validation loss stop it (only when
+        ``X_val`` is given).
+    class_weight
+        ``None``, ``"balanced"`` or ``"balanced_per_species"``
+        (:func:`neurotype.models.weighting.row_weights`).
+    species_flag
+        Append the organism indicator (1 = human) to the scaled features (the paper's Table 1
+        "organism feature").
+    seed
+        Seeds weights, batches and dropout.
+    """
 
     def __init__(self, hidden: Sequence[int] = (64, 32, 16), activation: str = "relu", dropout: float = 0.1,
                  lr: float = 1e-3, weight_decay: float = 1e-4, batch_size: int = 64, max_epochs: int = 300,
@@ -25,11 +44,20 @@ class FCNNClassifier(TorchClassifier):
         self.optimizer, self.patience, self.class_weight = optimizer, patience, class_weight
         self.species_flag, self.seed = species_flag, seed
 
+    def set_pruning_callback(self, callback) -> None:
+        """During tuning: ``callback(epoch, -validation loss)`` every 10 epochs (may raise to prune)."""
+        self._pruning_callback = callback
+
     def fit(self, X, y, species=None, X_val=None, y_val=None, species_val=None):
+        """Train on ``X``/``y`` (``species`` is needed by ``species_flag`` and per-species weights)."""
+        if self.class_weight not in CLASS_WEIGHTS:
+            raise ValueError(f"class_weight must be one of {list(CLASS_WEIGHTS)}, got {self.class_weight!r}")
         Xt, yt = self._prepare_fit(X, y, species)
+        weights = row_weights(yt, None if species is None else np.asarray(species), self.class_weight)
         self.module_ = mlp(Xt.shape[1], self.hidden, len(self.classes_), self.activation, self.dropout)
         optimizer = make_optimizer(self.optimizer, self.module_.parameters(), self.lr, self.weight_decay)
-        loss_fn = nn.CrossEntropyLoss(weight=self._class_weights(yt))
+        callback = getattr(self, "_pruning_callback", None)
+        epoch = -1
         validation = (self._tensor(X_val, species_val), self._encode(y_val)) if X_val is not None else None
         stopper = EarlyStopping(self.patience)
         generator = torch.Generator().manual_seed(self.seed)
@@ -40,7 +68,8 @@ class FCNNClassifier(TorchClassifier):
             for start in range(0, len(yt), self.batch_size):
                 batch = order[start:start + self.batch_size]
                 optimizer.zero_grad()
-                loss = loss_fn(self.module_(Xt[batch]), yt[batch])
+                loss = weighted_cross_entropy(self.module_(Xt[batch]), yt[batch],
+                                              None if weights is None else weights[batch])
                 loss.backward()
                 optimizer.step()
             if validation is not None:
@@ -48,6 +77,8 @@ class FCNNClassifier(TorchClassifier):
                 with torch.no_grad():
                     val_loss = float(nn.functional.cross_entropy(self.module_(validation[0]), validation[1]))
                 self.history_.append(val_loss)
+                if callback is not None and epoch % 10 == 9 and math.isfinite(val_loss):
+                    callback(epoch, -val_loss)
                 if not math.isfinite(val_loss) or stopper.step(epoch, val_loss, self.module_):
                     break
         if stopper.state is not None:
