@@ -198,8 +198,9 @@ plt.close(fig)
 # ## The paper's claims beside the measurements
 #
 # The paper's Table 2 reports LSPIN accuracy 0.916, macro F1 0.877, macro precision 0.886 and macro
-# recall 0.873; recomputed from its own confusion matrix (its Fig 11) the macro recall is 0.865 and the
-# macro F1 0.873. Against the best LSPIN row here:
+# recall 0.873. The per-class recalls in the caption of its Fig 11 average to a different macro recall
+# (the column "implied by its Fig 11 caption"; the reproduction audit goes through that arithmetic).
+# Against the best LSPIN row here:
 
 # %%
 claims = comparison.claims_frame(everything[best_lspin])

@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import f1_score, precision_score, recall_score
 
-from neurotype import paths
+from neurotype import claims, paths
 from neurotype.data import (BROAD_CLASSES, PAPER41_FEATURES, PAPER41_SUBCLASS_LABELS, SUBCLASSES, DataError,
                             TaskData, duplicate_groups)
 from neurotype.evaluation import get_model
@@ -55,19 +55,15 @@ __all__ = [
 #: The paper's reported numbers (claims, not results): its LSPIN test set and scores (Section 3.2,
 #: Table 2, the caption of Fig 11) and its DANN split (Section 3.1).
 PAPER_CLAIMS: Mapping[str, Any] = {
-    "lspin_n_train": 1105,
-    "lspin_n_test": 277,
-    "lspin_n_nan_excluded": 42,
-    "lspin_accuracy": 0.916,
-    "lspin_f1_macro": 0.877,
-    "lspin_precision_macro": 0.886,
-    "lspin_recall_macro": 0.873,
+    "lspin_n_train": claims.LSPIN_SPLIT["train"],
+    "lspin_n_test": claims.LSPIN_SPLIT["test"],
+    "lspin_n_nan_excluded": claims.LSPIN_SPLIT["dropped_nan"],
+    **{f"lspin_{metric}": value for metric, value in claims.LSPIN.items()},
     #: Fig 11's caption: share of each true class predicted correctly, in percent.
-    "lspin_caption_recall_percent": {"Glutamatergic": 97.8, "Htr3a+|Vip-": 82.9, "Pvalb": 86.8, "Sst": 79.2,
-                                     "Vip": 95.8},
-    "dann_n_train_total": 1378,
-    "dann_n_test_mouse": 285,
-    "dann_n_test_human": 60,
+    "lspin_caption_recall_percent": {k: round(100 * v, 1) for k, v in claims.LSPIN_CLASS_RECALL.items()},
+    "dann_n_train_total": claims.DANN_SPLIT["train_total"],
+    "dann_n_test_mouse": claims.DANN_SPLIT["test_mouse"],
+    "dann_n_test_human": claims.DANN_SPLIT["test_human"],
 }
 
 #: Share of each CSV the original code held out as the test set (its last rows).
