@@ -32,7 +32,7 @@ __all__ = [
     "CRE_LINE_SUBCLASS", "EXCITATORY_LINES", "NOISE_SPIKE_FEATURES", "PAPER_ACTD_FEATURES",
     "PAPER41_FEATURES", "ACTD_FEATURES", "FEATURE_SETS", "META_COLUMNS", "Exclusion",
     "CellSelection", "TaskData", "feature_names", "read_actd_cells", "load_actd", "load_paper41",
-    "select_cells", "load_task", "broad_task", "subclass_task", "duplicate_groups",
+    "select_cells", "load_task", "read_table", "to_numeric", "broad_task", "subclass_task", "duplicate_groups",
 ]
 
 FeatureSetName = Literal["paper41", "actd"]
@@ -146,7 +146,8 @@ def feature_names(feature_set: str) -> tuple[str, ...]:
 
 # --- reading files ----------------------------------------------------------------------------
 
-def _read_csv(path: Path, required: Sequence[str]) -> pd.DataFrame:
+def read_table(path: Path, required: Sequence[str], what: str = "column") -> pd.DataFrame:
+    """Read a CSV table; a missing or empty file or a missing required column raises :class:`DataError`."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: file not found")
@@ -160,11 +161,11 @@ def _read_csv(path: Path, required: Sequence[str]) -> pd.DataFrame:
         raise DataError(f"{path}: the table has a header but no rows")
     missing = [column for column in required if column not in table.columns]
     if missing:
-        raise DataError(f"{path}: missing required column(s) {', '.join(map(repr, missing))}")
+        raise DataError(f"{path}: missing required {what}(s) {', '.join(map(repr, missing))}")
     return table
 
 
-def _numeric(table: pd.DataFrame, columns: Sequence[str], path: Path, id_column: str) -> pd.DataFrame:
+def to_numeric(table: pd.DataFrame, columns: Sequence[str], path: Path, id_column: str | None = None) -> pd.DataFrame:
     """Cast feature columns to float; a non-numeric value raises a DataError naming it."""
     out = table.copy()
     for column in columns:
@@ -182,10 +183,8 @@ def _numeric(table: pd.DataFrame, columns: Sequence[str], path: Path, id_column:
             bad = bad & ~flags
         if bad.any():
             row = bad.to_numpy().nonzero()[0][0]
-            raise DataError(
-                f"{path}: column {column!r} has a non-numeric value {values.iloc[row]!r} "
-                f"(row {row + 2}, {id_column} {table[id_column].iloc[row]!r})"
-            )
+            where = f"row {row + 2}" + (f", {id_column} {table[id_column].iloc[row]!r}" if id_column else "")
+            raise DataError(f"{path}: column {column!r} has a non-numeric value {values.iloc[row]!r} ({where})")
         out[column] = converted.astype(float)
     return out
 
@@ -241,8 +240,8 @@ def load_actd(cache_dir: Path = paths.ACTD_CACHE) -> pd.DataFrame:
     """Every ACTD cell (2,333) with its metadata and the ``actd`` features, no exclusions."""
     cells = read_actd_cells(cache_dir)
     path = Path(cache_dir) / "ephys_features.csv"
-    features = _read_csv(path, ("specimen_id", *ACTD_FEATURES))
-    features = _numeric(features, ACTD_FEATURES, path, "specimen_id")
+    features = read_table(path, ("specimen_id", *ACTD_FEATURES))
+    features = to_numeric(features, ACTD_FEATURES, path, "specimen_id")
     features = features[["specimen_id", *ACTD_FEATURES]]
     if features["specimen_id"].duplicated().any():
         dup = features.loc[features["specimen_id"].duplicated(), "specimen_id"].iloc[0]
@@ -254,7 +253,7 @@ def load_actd(cache_dir: Path = paths.ACTD_CACHE) -> pd.DataFrame:
 def _paper41_file(directory: Path, species: str) -> pd.DataFrame:
     path = Path(directory) / f"{species}_ephys_data.csv"
     meta = ["dendrite_type", "file_name"] + (["transgenic_line", "reporter_status"] if species == "mouse" else [])
-    table = _read_csv(path, (*meta, *PAPER41_FEATURES))
+    table = read_table(path, (*meta, *PAPER41_FEATURES))
     ids = table["file_name"].astype(str).str.extract(r"^(\d+)_(\d+)$")
     if ids.isna().any(axis=None):
         row = ids[0].isna().to_numpy().nonzero()[0][0]
@@ -262,7 +261,7 @@ def _paper41_file(directory: Path, species: str) -> pd.DataFrame:
                         f"'<specimen_id>_<sweep_number>' (row {row + 2})")
     table["specimen_id"] = ids[0].astype("int64")
     table["sweep_number"] = ids[1].astype("int64")
-    table = _numeric(table, PAPER41_FEATURES, path, "specimen_id")
+    table = to_numeric(table, PAPER41_FEATURES, path, "specimen_id")
     bad = ~table["dendrite_type"].isin(BROAD_CLASSES)
     if bad.any():
         row = bad.to_numpy().nonzero()[0][0]

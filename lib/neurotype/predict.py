@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from neurotype.data import DataError
+from neurotype.data import read_table, to_numeric
 from neurotype.saved import SavedModel
 
 __all__ = ["read_cells", "predict_cells", "RANGE_MARGIN"]
@@ -23,29 +23,8 @@ def read_cells(path: Path | str, features: list[str]) -> pd.DataFrame:
     Raises :class:`~neurotype.data.DataError` naming the file, column, row and value for an
     empty file, a missing feature column, or a non-numeric value.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: file not found")
-    try:
-        table = pd.read_csv(path)
-    except pd.errors.EmptyDataError:
-        raise DataError(f"{path}: the file is empty") from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as error:
-        raise DataError(f"{path}: not a readable CSV table ({error})") from None
-    if table.empty:
-        raise DataError(f"{path}: the table has a header but no rows")
-    missing = [f for f in features if f not in table.columns]
-    if missing:
-        raise DataError(f"{path}: missing required feature column(s) {', '.join(map(repr, missing))}")
-    for column in features:
-        values = table[column]
-        converted = pd.to_numeric(values, errors="coerce")
-        bad = converted.isna() & values.notna()
-        if bad.any():
-            row = int(np.flatnonzero(bad.to_numpy())[0])
-            raise DataError(f"{path}: column {column!r} has a non-numeric value {values.iloc[row]!r} (row {row + 2})")
-        table[column] = converted.astype(float)
-    return table
+    table = read_table(path, features, what="feature column")
+    return to_numeric(table, features, Path(path))
 
 
 def predict_cells(saved: SavedModel, cells: pd.DataFrame, species: str | None = None,
