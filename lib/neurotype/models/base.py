@@ -111,6 +111,23 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
     def predict(self, X, species=None) -> np.ndarray:
         return self.classes_[self.predict_proba(X, species).argmax(axis=1)]
 
+    def _end_of_epoch(self, epoch: int, validation: tuple[torch.Tensor, torch.Tensor], stopper: "EarlyStopping",
+                      callback=None) -> bool:
+        """Score the validation rows, record the loss, report to a pruning callback; ``True`` means stop."""
+        self.module_.eval()
+        with torch.no_grad():
+            val_loss = float(nn.functional.cross_entropy(self._logits(validation[0]), validation[1]))
+        self.history_.append(val_loss)
+        if callback is not None and epoch % 10 == 9 and math.isfinite(val_loss):
+            callback(epoch, -val_loss)
+        return not math.isfinite(val_loss) or stopper.step(epoch, val_loss, self.module_)
+
+    def _keep_best(self, stopper: "EarlyStopping", epoch: int) -> None:
+        """Restore the best validation epoch's weights (if any) and record how many epochs ran."""
+        if stopper.state is not None:
+            self.module_.load_state_dict(stopper.state)
+        self.n_epochs_ = epoch + 1
+
 
 class EarlyStopping:
     """Keep the weights of the epoch with the lowest validation loss; stop after ``patience`` epochs without one."""

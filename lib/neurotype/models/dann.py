@@ -225,18 +225,9 @@ class DANNClassifier(TorchClassifier):
                 self.target_labels_used_ += in_label_batch
                 self.target_cells_seen_ += in_label_batch + len(target_batch)
                 step += 1
-            if validation is not None:
-                self.module_.eval()
-                with torch.no_grad():
-                    val_loss = float(nn.functional.cross_entropy(self.module_(validation[0])[0], validation[1]))
-                self.history_.append(val_loss)
-                if callback is not None and epoch % 10 == 9 and math.isfinite(val_loss):
-                    callback(epoch, -val_loss)
-                if not math.isfinite(val_loss) or stopper.step(epoch, val_loss, self.module_):
-                    break
-        if stopper.state is not None:
-            self.module_.load_state_dict(stopper.state)
-        self.n_epochs_ = epoch + 1
+            if validation is not None and self._end_of_epoch(epoch, validation, stopper, callback):
+                break
+        self._keep_best(stopper, epoch)
         return self
 
     def _logits(self, X):

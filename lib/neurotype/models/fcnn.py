@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import math
 from typing import Sequence
 
 import numpy as np
 import torch
-from torch import nn
 
 from neurotype.models.base import EarlyStopping, TorchClassifier, make_optimizer, mlp
 from neurotype.models.weighting import CLASS_WEIGHTS, row_weights, weighted_cross_entropy
@@ -72,18 +70,9 @@ class FCNNClassifier(TorchClassifier):
                                               None if weights is None else weights[batch])
                 loss.backward()
                 optimizer.step()
-            if validation is not None:
-                self.module_.eval()
-                with torch.no_grad():
-                    val_loss = float(nn.functional.cross_entropy(self.module_(validation[0]), validation[1]))
-                self.history_.append(val_loss)
-                if callback is not None and epoch % 10 == 9 and math.isfinite(val_loss):
-                    callback(epoch, -val_loss)
-                if not math.isfinite(val_loss) or stopper.step(epoch, val_loss, self.module_):
-                    break
-        if stopper.state is not None:
-            self.module_.load_state_dict(stopper.state)
-        self.n_epochs_ = epoch + 1
+            if validation is not None and self._end_of_epoch(epoch, validation, stopper, callback):
+                break
+        self._keep_best(stopper, epoch)
         return self
 
     def _logits(self, X):

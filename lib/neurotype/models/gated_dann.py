@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from neurotype.models.base import EarlyStopping, TorchClassifier, make_optimizer, mlp
-from neurotype.models.dann import DANN, ganin_lambda
+from neurotype.models.dann import DANN, DANNClassifier
 from neurotype.models.lspin import expected_open_gates
 
 __all__ = ["GatedDANN", "GatedDANNClassifier"]
@@ -80,10 +80,7 @@ class GatedDANNClassifier(TorchClassifier):
         self.optimizer, self.patience, self.class_weight = optimizer, patience, class_weight
         self.source, self.target, self.seed = source, target, seed
 
-    def _lambda(self, progress: float) -> float:
-        if self.lambda_ == "schedule":
-            return self.lambda_max * ganin_lambda(progress)
-        return float(self.lambda_)
+    _lambda = DANNClassifier._lambda  # the same constant-or-Ganin schedule
 
     def fit(self, X, y, species=None, X_val=None, y_val=None, species_val=None):
         """Fit on ``X``, ``y`` with ``species`` naming each row's domain; early-stop on the validation rows."""
@@ -137,17 +134,10 @@ class GatedDANNClassifier(TorchClassifier):
                 loss.backward()
                 optimizer.step()
                 step += 1
-            if validation is not None:
-                self.module_.eval()
-                with torch.no_grad():
-                    val_loss = float(nn.functional.cross_entropy(self.module_(validation[0])[0], validation[1]))
-                self.history_.append(val_loss)
-                if not math.isfinite(val_loss) or stopper.step(epoch, val_loss, self.module_):
-                    break
-        if stopper.state is not None:
-            self.module_.load_state_dict(stopper.state)
+            if validation is not None and self._end_of_epoch(epoch, validation, stopper):
+                break
+        self._keep_best(stopper, epoch)
         self.module_.eval()
-        self.n_epochs_ = epoch + 1
         return self
 
     def _logits(self, X):
