@@ -27,13 +27,17 @@ from sklearn.svm import SVC
 from neurotype import paths
 from neurotype.book import chapters_from_toc
 from neurotype.data import broad_task, subclass_task
-from neurotype.evaluation import tune
+from neurotype.evaluation import evaluate, tune
 from neurotype.models import DANNClassifier, LSPINClassifier
 from neurotype.preprocessing import make_preprocessor
 from neurotype.reports import package_versions
 from neurotype.splits import outer_folds
 
-TARGETS = {"lspin_1000_epochs_s": 1.5, "dann_fit_s": 10.0, "make_book_s": 600.0}
+#: The issue's targets. LSPIN's counts per model on 2 cores, with several folds or trials sharing
+#: the cores ("vectorising several folds or trials into one batched model is fair game"): the
+#: single-fit latency and two ways of sharing are all printed against it.
+TARGETS = {"lspin_1000_epochs_s": 1.5, "lspin_1000_epochs_per_fit_outer_cv_2_workers_s": 1.5,
+           "lspin_1000_epochs_per_member_of_2_s": 1.5, "dann_fit_s": 10.0, "make_book_s": 600.0}
 
 
 def _timed(fn, repeats: int) -> float:
@@ -43,6 +47,23 @@ def _timed(fn, repeats: int) -> float:
         fn()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
+
+
+def _timed_threads(threads: int, fn, repeats: int) -> float:
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        return _timed(fn, repeats)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _per_fit_outer_cv(task, n_folds: int = 5, n_repeats: int = 2) -> float:
+    """Wall time per LSPIN fit of a whole outer cross-validation run by ``evaluate(n_jobs=2)``."""
+    evaluate(task, "lspin", n_folds=2, n_repeats=1, params={"epochs": 1}, n_jobs=2)  # start the workers
+    start = time.perf_counter()
+    evaluate(task, "lspin", n_folds=n_folds, n_repeats=n_repeats, n_jobs=2)
+    return (time.perf_counter() - start) / (n_folds * n_repeats)
 
 
 def _chapter_figures(profile: str) -> dict[str, dict[str, float]]:
@@ -86,13 +107,19 @@ def main() -> None:
     svc = _timed(lambda: SVC().fit(Z, y), args.repeats)
     figures = {
         "svc_fit_subclass_s": svc,
-        # LSPIN, paper preset: the fused full-batch path (default), the autograd path, and a batched
-        # five-seed ensemble (time per member).
+        # LSPIN, paper preset (1000 full-batch epochs). One fit: the fused path (default) and the
+        # autograd path. Several models sharing the 2 cores: a batched two-seed ensemble (time per
+        # member), and a whole 5x2 outer cross-validation as `evaluate` runs it in the chapters
+        # (two worker processes with one torch thread each; preprocessing and test predictions
+        # included; time per fit, after the workers have started).
         "lspin_1000_epochs_s": _timed(lambda: LSPINClassifier(epochs=1000).fit(X, y), args.repeats),
+        "lspin_1000_epochs_1_thread_s": _timed_threads(
+            1, lambda: LSPINClassifier(epochs=1000).fit(X, y), args.repeats),
         "lspin_1000_epochs_autograd_s": _timed(lambda: LSPINClassifier(epochs=1000, engine="autograd").fit(X, y),
                                                args.repeats),
-        "lspin_1000_epochs_per_member_of_5_s": _timed(
-            lambda: LSPINClassifier(epochs=1000, n_members=5).fit(X, y), args.repeats) / 5,
+        "lspin_1000_epochs_per_member_of_2_s": _timed(
+            lambda: LSPINClassifier(epochs=1000, n_members=2).fit(X, y), args.repeats) / 2,
+        "lspin_1000_epochs_per_fit_outer_cv_2_workers_s": _per_fit_outer_cv(subclass),
         "dann_fit_s": _timed(lambda: DANNClassifier().fit(bX, by, species=bs), args.repeats),
     }
     with tempfile.TemporaryDirectory() as studies:
@@ -112,12 +139,12 @@ def main() -> None:
         seconds = time.perf_counter() - start
         rows["make_book_s"] = {"value": seconds, "ratio_to_svc": seconds / svc, "exit_status": status}
 
-    print(f"{'benchmark':<36}{'value':>10}{'x SVC fit':>12}{'peak MiB':>10}{'target':>9}")
+    print(f"{'benchmark':<50}{'value':>10}{'x SVC fit':>12}{'peak MiB':>10}{'target':>9}")
     for name, row in rows.items():
         ratio = f"{row['ratio_to_svc']:.0f}" if row.get("ratio_to_svc") else "-"
         peak = f"{row['peak_mib']:.0f}" if row.get("peak_mib") else "-"
         target = f"{TARGETS[name]:g}" if name in TARGETS else "-"
-        print(f"{name:<36}{row['value']:>10.3f}{ratio:>12}{peak:>10}{target:>9}")
+        print(f"{name:<50}{row['value']:>10.3f}{ratio:>12}{peak:>10}{target:>9}")
     out = Path(__file__).with_name("results.json")
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     print(f"1-minute load average at the end: {load}")

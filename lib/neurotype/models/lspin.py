@@ -28,7 +28,7 @@ from torch import nn
 from neurotype.models.base import TorchClassifier, make_optimizer, mlp
 
 __all__ = ["expected_open_gates", "member_seed", "rbf_kernel", "LSPIN", "LSPINClassifier",
-           "train_full_batch_sgd", "LSPIN_PAPER_PRESET", "ENGINES"]
+           "train_full_batch_sgd", "default_row_chunks", "LSPIN_PAPER_PRESET", "ENGINES"]
 
 #: Training paths of :class:`LSPINClassifier` (``auto`` picks ``fused`` whenever it applies).
 ENGINES = ("auto", "fused", "autograd")
@@ -82,6 +82,7 @@ class LSPIN(nn.Module):
         return self.gate_net(x)
 
     def _noise(self, mu: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        # the fused path draws the same numbers as normal_(0.5, sigma): one standard normal per gate
         return self.sigma * torch.randn(mu.shape, generator=generator, dtype=mu.dtype)
 
     def gates(self, x: torch.Tensor, stochastic: bool | None = None,
@@ -136,10 +137,20 @@ def _softmax(logits: torch.Tensor) -> torch.Tensor:
     return out.div_(out.sum(-1, keepdim=True))
 
 
+def default_row_chunks(n_members: int, threads: int | None = None) -> int:
+    """Row blocks per member for :func:`train_full_batch_sgd`: one batched block per intra-op
+    thread. MKL's batched GEMM gives each thread whole blocks; one ``1100 x 50`` product split
+    across threads scaled poorly on this project's 2-core machines, sometimes to slower than
+    one thread."""
+    threads = torch.get_num_threads() if threads is None else threads
+    return max(1, int(threads) // max(1, int(n_members)))
+
+
 def train_full_batch_sgd(modules: Sequence[LSPIN], X: torch.Tensor, y: torch.Tensor, *, epochs: int, lr: float,
                          lambda1: float, lambda2: float = 0.0, weight_decay: float = 0.0,
                          class_weights: torch.Tensor | None = None, generators: Sequence[torch.Generator],
-                         activation: str = "tanh", kernel_width: float | None = None) -> None:
+                         activation: str = "tanh", kernel_width: float | None = None,
+                         row_chunks: int | None = None) -> None:
     """Train ``K`` LSPIN modules on the same rows with full-batch SGD, fused and batched.
 
     Each module is trained exactly as the autograd path would train it alone (the loss of
@@ -155,43 +166,71 @@ def train_full_batch_sgd(modules: Sequence[LSPIN], X: torch.Tensor, y: torch.Ten
         Preprocessed features ``(n, d)`` (float32) and class codes ``(n,)``.
     generators
         One noise generator per module.
+    row_chunks
+        Split each member's rows into this many equal blocks (the last one padded with rows
+        of weight zero), so that every product runs as ``K * row_chunks`` batched blocks;
+        gradients are summed over the blocks, so only the order of float additions changes.
+        ``None``: :func:`default_row_chunks`.
     """
     if activation not in _FUSED_ACTIVATIONS:
         raise ValueError(f"the fused path supports activations {_FUSED_ACTIVATIONS}, got {activation!r}")
     if len(generators) != len(modules):
         raise ValueError(f"{len(modules)} modules but {len(generators)} generators")
     K, (n, d) = len(modules), X.shape
+    C = default_row_chunks(K) if row_chunks is None else int(row_chunks)
+    if not 1 <= C <= n:
+        raise ValueError(f"row_chunks must be between 1 and the number of rows ({n}), got {row_chunks!r}")
+    B, m = K * C, -(-n // C)  # batched blocks, rows per block
+    n_pad = m * C
     sigma = modules[0].sigma
     gate_w, gate_b = _stack(modules, "gate_net")
     pred_w, pred_b = _stack(modules, "predictor")
     n_classes = pred_w[-1].shape[-1]
-    Xk = X.expand(K, n, d)
+
+    def blocks(rows: torch.Tensor) -> torch.Tensor:
+        """Per-row values ``(n, c)`` -> ``(B, m, c)``: zero-padded, split, repeated per member."""
+        padded = torch.cat([rows, rows.new_zeros(n_pad - n, rows.shape[1])])
+        return padded.view(1, C, m, -1).expand(K, C, m, -1).reshape(B, m, -1)
+
+    def per_block(w: torch.Tensor) -> torch.Tensor:
+        """Member weights ``(K, ...)`` -> one copy per block ``(B, ...)``."""
+        return w if C == 1 else w.unsqueeze(1).expand(K, C, *w.shape[1:]).reshape(B, *w.shape[1:])
+
+    def member_sum(g: torch.Tensor) -> torch.Tensor:
+        """Block gradients ``(B, ...)`` -> member gradients ``(K, ...)``."""
+        return g if C == 1 else g.view(K, C, *g.shape[1:]).sum(1)
+
+    Xk = blocks(X)
     XkT = Xk.transpose(1, 2)
-    onehot = torch.nn.functional.one_hot(y, n_classes).to(X.dtype).expand(K, n, n_classes)
+    onehot = blocks(torch.nn.functional.one_hot(y, n_classes).to(X.dtype))
     weights = torch.ones(n, dtype=X.dtype) if class_weights is None else class_weights.to(X.dtype)[y]
-    row_coef = (weights / weights.sum())[None, :, None]  # d CE / d logits = coef * (softmax - onehot)
+    row_coef = blocks((weights / weights.sum())[:, None])  # d CE / d logits = coef * (softmax - onehot)
+    real_row = blocks(torch.ones(n, 1, dtype=X.dtype)) if n_pad > n else None
     penalty_coef = lambda1 / (sigma * math.sqrt(2.0 * math.pi) * n * d)
     kernel = degree = None
     if lambda2 > 0:
-        kernel = rbf_kernel(X, kernel_width)
+        kernel = torch.zeros(n_pad, n_pad, dtype=X.dtype)
+        kernel[:n, :n] = rbf_kernel(X, kernel_width)
         degree = kernel.sum(1)[None, :, None]
-        kernel = kernel.expand(K, n, n)
-    noise = torch.empty(K, n, d, dtype=X.dtype)
+        kernel = kernel.expand(K, n_pad, n_pad)
+    noise = torch.zeros(K, n_pad, d, dtype=X.dtype)  # padding rows stay zero
     params = gate_w + gate_b + pred_w + pred_b
     for _ in range(epochs):
+        gate_wb, pred_wb = [per_block(w) for w in gate_w], [per_block(w) for w in pred_w]
+        gate_bb, pred_bb = [per_block(b) for b in gate_b], [per_block(b) for b in pred_b]
         # forward: gating network (tanh throughout)
         gate_acts = [Xk]
-        for w, b in zip(gate_w, gate_b):
+        for w, b in zip(gate_wb, gate_bb):
             gate_acts.append(_tanh_layer(b, gate_acts[-1], w))
         mu = gate_acts[-1]
-        for k in range(K):
-            noise[k].normal_(generator=generators[k])
-        pre = noise.mul_(sigma).add_(mu).add_(0.5)
+        for k in range(K):  # 0.5 + sigma * eps, eps ~ N(0, 1)
+            noise[k, :n].normal_(0.5, sigma, generator=generators[k])
+        pre = noise.view(B, m, d).add(mu)
         z = pre.clamp(0.0, 1.0)
         # prediction network
         pred_acts = [Xk * z]
-        for i, (w, b) in enumerate(zip(pred_w, pred_b)):
-            if i == len(pred_w) - 1:
+        for i, (w, b) in enumerate(zip(pred_wb, pred_bb)):
+            if i == len(pred_wb) - 1:
                 a = torch.baddbmm(b, pred_acts[-1], w)
             elif activation == "tanh":
                 a = _tanh_layer(b, pred_acts[-1], w)
@@ -202,33 +241,36 @@ def train_full_batch_sgd(modules: Sequence[LSPIN], X: torch.Tensor, y: torch.Ten
         grad = _softmax(pred_acts[-1]).sub_(onehot).mul_(row_coef)
         pred_gw, pred_gb = [None] * len(pred_w), [None] * len(pred_w)
         for i in range(len(pred_w) - 1, -1, -1):
-            pred_gw[i] = torch.bmm(pred_acts[i].transpose(1, 2), grad)
-            pred_gb[i] = grad.sum(1, keepdim=True)
-            grad = torch.bmm(grad, pred_w[i].transpose(1, 2))
+            pred_gw[i] = member_sum(torch.bmm(pred_acts[i].transpose(1, 2), grad))
+            pred_gb[i] = member_sum(grad.sum(1, keepdim=True))
+            grad = torch.bmm(grad, pred_wb[i].transpose(1, 2))
             if i > 0:
                 a = pred_acts[i]
                 grad = tanh_backward(grad, a) if activation == "tanh" else threshold_backward(grad, a, 0.0)
         # grad is now d loss / d (x * z); through the gates and the clamp
         grad_z = grad.mul_(Xk)
-        if kernel is not None:  # lambda2 * sum_ij K_ij |z_i - z_j|^2 / n^2
-            grad_z.add_(z * degree - torch.bmm(kernel, z), alpha=4.0 * lambda2 / n ** 2)
+        if kernel is not None:  # lambda2 * sum_ij K_ij |z_i - z_j|^2 / n^2, over each member's rows
+            zm = z.view(K, n_pad, d)
+            grad_z.view(K, n_pad, d).add_(zm * degree - torch.bmm(kernel, zm), alpha=4.0 * lambda2 / n ** 2)
         # clamp passes the gradient where 0 < pre < 1 (torch.clamp: <=; equality has probability 0)
         grad_mu = hardtanh_backward(grad_z, pre, 0.0, 1.0)
         # + lambda1 * mean Phi((mu + 0.5) / sigma): d/d mu = phi((mu + 0.5) / sigma) / sigma
         density = (mu + 0.5).square_().mul_(-0.5 / sigma ** 2).exp_()
+        if real_row is not None:
+            density.mul_(real_row)
         grad = tanh_backward(grad_mu.add_(density, alpha=penalty_coef), mu)  # through the final tanh
         gate_gw, gate_gb = [None] * len(gate_w), [None] * len(gate_w)
         for i in range(len(gate_w) - 1, -1, -1):
-            gate_gw[i] = torch.bmm(XkT if i == 0 else gate_acts[i].transpose(1, 2), grad)
-            gate_gb[i] = grad.sum(1, keepdim=True)
+            gate_gw[i] = member_sum(torch.bmm(XkT if i == 0 else gate_acts[i].transpose(1, 2), grad))
+            gate_gb[i] = member_sum(grad.sum(1, keepdim=True))
             if i > 0:
-                grad = torch.bmm(grad, gate_w[i].transpose(1, 2))
+                grad = torch.bmm(grad, gate_wb[i].transpose(1, 2))
                 grad = tanh_backward(grad, gate_acts[i])
         # SGD step (torch.optim.SGD: grad + weight_decay * param, then param -= lr * grad)
-        for p, g in zip(params, gate_gw + gate_gb + pred_gw + pred_gb):
-            if weight_decay:
-                g.add_(p, alpha=weight_decay)
-            p.add_(g, alpha=-lr)
+        grads = gate_gw + gate_gb + pred_gw + pred_gb
+        if weight_decay:
+            torch._foreach_add_(grads, params, alpha=weight_decay)
+        torch._foreach_add_(params, grads, alpha=-lr)
     _unstack(modules, "gate_net", gate_w, gate_b)
     _unstack(modules, "predictor", pred_w, pred_b)
 
