@@ -33,9 +33,9 @@ from neurotype.preprocessing import make_preprocessor
 from neurotype.reports import package_versions
 from neurotype.splits import outer_folds
 
-#: The issue's targets. LSPIN's counts per model on 2 cores, with several folds or trials sharing
-#: the cores ("vectorising several folds or trials into one batched model is fair game"): the
-#: single-fit latency and two ways of sharing are all printed against it.
+#: The issues' targets. LSPIN's is a time per model on 2 cores, and the issue lets several folds or
+#: trials share the cores ("vectorising several folds or trials into one batched model is fair
+#: game"), so the single-fit latency and two ways of sharing are all printed against it.
 TARGETS = {"lspin_1000_epochs_s": 1.5, "lspin_1000_epochs_per_fit_outer_cv_2_workers_s": 1.5,
            "lspin_1000_epochs_per_member_of_2_s": 1.5, "dann_fit_s": 10.0, "make_book_s": 600.0}
 

@@ -82,7 +82,7 @@ class LSPIN(nn.Module):
         return self.gate_net(x)
 
     def _noise(self, mu: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-        # the fused path draws the same numbers as normal_(0.5, sigma): one standard normal per gate
+        # train_full_batch_sgd draws the same standard normals, as normal_(0.5, sigma) with the 0.5 folded in
         return self.sigma * torch.randn(mu.shape, generator=generator, dtype=mu.dtype)
 
     def gates(self, x: torch.Tensor, stochastic: bool | None = None,
