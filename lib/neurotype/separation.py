@@ -83,8 +83,11 @@ def rank_biserial(a, b) -> float:
         In [-1, 1]; positive when ``a`` tends to be larger.
     """
     a, b = _two_samples(a, b)
-    u = stats.mannwhitneyu(a, b, alternative="two-sided").statistic
-    return float(2.0 * u / (a.size * b.size) - 1.0)
+    return _rank_biserial_from_u(stats.mannwhitneyu(a, b, alternative="two-sided").statistic, a.size, b.size)
+
+
+def _rank_biserial_from_u(u: float, n_a: int, n_b: int) -> float:
+    return float(2.0 * u / (n_a * n_b) - 1.0)
 
 
 def _groups(values, labels) -> tuple[list[np.ndarray], list]:
@@ -115,7 +118,10 @@ def eta_squared(values, labels) -> float:
     float
         In [0, 1].
     """
-    groups, _ = _groups(values, labels)
+    return _eta_squared(_groups(values, labels)[0])
+
+
+def _eta_squared(groups: Sequence[np.ndarray]) -> float:
     pooled = np.concatenate(groups)
     total = ((pooled - pooled.mean()) ** 2).sum()
     between = sum(g.size * (g.mean() - pooled.mean()) ** 2 for g in groups)
@@ -138,8 +144,10 @@ def epsilon_squared(values, labels) -> float:
         In [0, 1]: the share of the variance of the ranks that the classes explain.
     """
     groups, _ = _groups(values, labels)
-    n = sum(g.size for g in groups)
-    h = stats.kruskal(*groups).statistic
+    return _epsilon_squared(stats.kruskal(*groups).statistic, sum(g.size for g in groups))
+
+
+def _epsilon_squared(h: float, n: int) -> float:
     return float(h / (n - 1))
 
 
@@ -224,13 +232,13 @@ def two_class_separation(table: pd.DataFrame, features: Sequence[str], label: st
     rng = np.random.default_rng(seed)
     rows = {}
     for feature in features:
-        a = _clean(table.loc[table[label] == class_a, feature])
-        b = _clean(table.loc[table[label] == class_b, feature])
+        a, b = _two_samples(table.loc[table[label] == class_a, feature], table.loc[table[label] == class_b, feature])
         low, high = bootstrap_rank_biserial(a, b, n_boot=n_boot, rng=rng) if n_boot else (np.nan, np.nan)
+        test = stats.mannwhitneyu(a, b, alternative="two-sided")
         rows[feature] = {
             "n_a": a.size, "n_b": b.size, "median_a": float(np.median(a)), "median_b": float(np.median(b)),
-            "rank_biserial": rank_biserial(a, b), "rb_low": low, "rb_high": high, "cohens_d": cohens_d(a, b),
-            "p_value": float(stats.mannwhitneyu(a, b, alternative="two-sided").pvalue),
+            "rank_biserial": _rank_biserial_from_u(test.statistic, a.size, b.size), "rb_low": low, "rb_high": high,
+            "cohens_d": cohens_d(a, b), "p_value": float(test.pvalue),
         }
     result = pd.DataFrame.from_dict(rows, orient="index")
     result["p_adjusted"] = _adjust(result["p_value"])
@@ -261,10 +269,9 @@ def multi_class_separation(table: pd.DataFrame, features: Sequence[str], label: 
     for feature in features:
         groups, _ = _groups(table[feature], table[label])
         test = stats.kruskal(*groups)
+        n = int(sum(g.size for g in groups))
         rows[feature] = {
-            "n": int(sum(g.size for g in groups)),
-            "epsilon_squared": epsilon_squared(table[feature], table[label]),
-            "eta_squared": eta_squared(table[feature], table[label]),
+            "n": n, "epsilon_squared": _epsilon_squared(test.statistic, n), "eta_squared": _eta_squared(groups),
             "h": float(test.statistic), "p_value": float(test.pvalue),
         }
     result = pd.DataFrame.from_dict(rows, orient="index")
