@@ -35,22 +35,12 @@ from sklearn.svm import SVC
 from sklearn.utils.metaestimators import available_if
 
 from neurotype.evaluation import ModelSpec, register_model
-from neurotype.preprocessing import make_preprocessor
+from neurotype.preprocessing import make_preprocessor, organism_column
 
 if TYPE_CHECKING:
     import optuna
 
 __all__ = ["SklearnClassifier", "organism_column", "LOGREG", "SVC_RBF", "RANDOM_FOREST", "XGBOOST"]
-
-
-def organism_column(species: np.ndarray | None, n_rows: int) -> np.ndarray:
-    """The organism indicator as a column: 1.0 for human rows, 0.0 otherwise."""
-    if species is None:
-        raise ValueError("species_flag=True needs species= (one 'mouse'/'human' per row)")
-    species = np.asarray(species, dtype=str)
-    if species.shape != (n_rows,):
-        raise ValueError(f"species has shape {species.shape}, expected ({n_rows},)")
-    return (species == "human").astype(float)[:, None]
 
 
 def _estimator_has(method: str):

@@ -14,7 +14,17 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-__all__ = ["make_preprocessor", "PerGroupScaler"]
+__all__ = ["make_preprocessor", "PerGroupScaler", "organism_column"]
+
+
+def organism_column(species: np.ndarray | None, n_rows: int) -> np.ndarray:
+    """The organism indicator as a column: 1.0 for human rows, 0.0 otherwise."""
+    if species is None:
+        raise ValueError("species_flag=True needs species= (one 'mouse'/'human' per row)")
+    species = np.asarray(species, dtype=str)
+    if species.shape != (n_rows,):
+        raise ValueError(f"species has shape {species.shape}, expected ({n_rows},)")
+    return (species == "human").astype(float)[:, None]
 
 
 def make_preprocessor(impute: str = "median", scale: bool = True) -> Pipeline:

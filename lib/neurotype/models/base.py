@@ -22,7 +22,7 @@ import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
 from torch import nn
 
-from neurotype.preprocessing import make_preprocessor
+from neurotype.preprocessing import make_preprocessor, organism_column
 
 __all__ = ["ACTIVATIONS", "Tanh", "mlp", "OPTIMIZERS", "make_optimizer", "TorchClassifier", "EarlyStopping"]
 
@@ -87,9 +87,7 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
     def _tensor(self, X, species=None) -> torch.Tensor:
         Z = self.preprocessor_.transform(np.asarray(X, dtype=float))
         if getattr(self, "species_flag", False):
-            if species is None:
-                raise ValueError("species_flag=True needs species= for every row")
-            Z = np.column_stack([Z, (np.asarray(species) == "human").astype(float)])
+            Z = np.hstack([Z, organism_column(species, len(Z))])
         return torch.as_tensor(Z, dtype=torch.float32)
 
     def _class_weights(self, y: torch.Tensor) -> torch.Tensor | None:

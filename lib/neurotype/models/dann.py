@@ -12,7 +12,8 @@ from torch import nn
 from neurotype.models.base import EarlyStopping, TorchClassifier, make_optimizer, mlp
 from neurotype.models.weighting import CLASS_WEIGHTS, row_weights, weighted_cross_entropy
 
-__all__ = ["GradientReversal", "grad_reverse", "ganin_lambda", "DANN", "DANNClassifier"]
+__all__ = ["GradientReversal", "grad_reverse", "ganin_lambda", "DANN", "DomainAdversarialClassifier",
+           "DANNClassifier"]
 
 
 class GradientReversal(torch.autograd.Function):
@@ -59,7 +60,53 @@ class DANN(nn.Module):
         return self.features(x)
 
 
-class DANNClassifier(TorchClassifier):
+class DomainAdversarialClassifier(TorchClassifier):
+    """What the DANN and the LSPIN-gated DANN share: the λ schedule, the parameter and domain
+    checks, and the validation rows that early stopping may look at."""
+
+    def _lambda(self, progress: float) -> float:
+        if self.lambda_ == "schedule":
+            return self.lambda_max * ganin_lambda(progress)
+        return float(self.lambda_)
+
+    def _check_parameters(self) -> None:
+        if self.mode not in ("semi", "unsupervised"):
+            raise ValueError(f"mode must be 'semi' or 'unsupervised', got {self.mode!r}")
+        if isinstance(self.lambda_, str):
+            if self.lambda_ != "schedule":
+                raise ValueError(f"lambda_ must be a number >= 0 or 'schedule', got {self.lambda_!r}")
+        elif not float(self.lambda_) >= 0:
+            raise ValueError(f"lambda_ must be a number >= 0 or 'schedule', got {self.lambda_!r}")
+        if self.class_weight not in CLASS_WEIGHTS:
+            raise ValueError(f"class_weight must be one of {list(CLASS_WEIGHTS)}, got {self.class_weight!r}")
+        if self.source == self.target:
+            raise ValueError(f"source and target must differ, both are {self.source!r}")
+        if int(self.batch_size) < 2:
+            raise ValueError(f"batch_size must be at least 2, got {self.batch_size!r}")
+
+    def _domains(self, species) -> np.ndarray:
+        """``species`` as an array, checked to hold only the source and target domains."""
+        if species is None:
+            raise ValueError(f"{type(self).__name__}.fit needs species= (source and target domain of each row)")
+        species = np.asarray(species)
+        unknown = set(np.unique(species)) - {self.source, self.target}
+        if unknown:
+            raise ValueError(f"species {sorted(unknown)} are neither source {self.source!r} nor target {self.target!r}")
+        return species
+
+    def _validation(self, X_val, y_val, species_val) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """Early-stopping rows: all of them, or in unsupervised mode the source rows only."""
+        if X_val is None:
+            return None
+        keep = np.ones(len(X_val), bool)
+        if self.mode == "unsupervised":
+            if species_val is None:
+                raise ValueError("unsupervised mode with X_val needs species_val= (target rows are left out)")
+            keep = np.asarray(species_val) != self.target
+        return self._tensor(np.asarray(X_val, dtype=float)[keep]), self._encode(np.asarray(y_val)[keep])
+
+
+class DANNClassifier(DomainAdversarialClassifier):
     """Domain-adversarial network with mouse as source and human as target domain.
 
     Every update draws a batch of labelled cells for the label loss and a domain batch of
@@ -115,26 +162,6 @@ class DANNClassifier(TorchClassifier):
         self.optimizer, self.patience, self.class_weight = optimizer, patience, class_weight
         self.source, self.target, self.seed = source, target, seed
 
-    def _lambda(self, progress: float) -> float:
-        if self.lambda_ == "schedule":
-            return self.lambda_max * ganin_lambda(progress)
-        return float(self.lambda_)
-
-    def _check_parameters(self) -> None:
-        if self.mode not in ("semi", "unsupervised"):
-            raise ValueError(f"mode must be 'semi' or 'unsupervised', got {self.mode!r}")
-        if isinstance(self.lambda_, str):
-            if self.lambda_ != "schedule":
-                raise ValueError(f"lambda_ must be a number >= 0 or 'schedule', got {self.lambda_!r}")
-        elif not float(self.lambda_) >= 0:
-            raise ValueError(f"lambda_ must be a number >= 0 or 'schedule', got {self.lambda_!r}")
-        if self.class_weight not in CLASS_WEIGHTS:
-            raise ValueError(f"class_weight must be one of {list(CLASS_WEIGHTS)}, got {self.class_weight!r}")
-        if self.source == self.target:
-            raise ValueError(f"source and target must differ, both are {self.source!r}")
-        if int(self.batch_size) < 2:
-            raise ValueError(f"batch_size must be at least 2, got {self.batch_size!r}")
-
     def set_pruning_callback(self, callback) -> None:
         """During tuning: ``callback(epoch, -validation loss)`` every 10 epochs (may raise to prune)."""
         self._pruning_callback = callback
@@ -150,12 +177,7 @@ class DANNClassifier(TorchClassifier):
             curve). In unsupervised mode target rows are unlabelled whatever the mask says.
         """
         self._check_parameters()
-        if species is None:
-            raise ValueError("DANNClassifier.fit needs species= (source and target domain of each row)")
-        species = np.asarray(species)
-        unknown = set(np.unique(species)) - {self.source, self.target}
-        if unknown:
-            raise ValueError(f"species {sorted(unknown)} are neither source {self.source!r} nor target {self.target!r}")
+        species = self._domains(species)
         is_target_np = species == self.target
         labelled_np = np.ones(len(species), bool) if label_mask is None else np.asarray(label_mask, bool)
         if labelled_np.shape != species.shape:
@@ -184,14 +206,7 @@ class DANNClassifier(TorchClassifier):
                             self.domain_hidden)
         optimizer = make_optimizer(self.optimizer, self.module_.parameters(), self.lr, self.weight_decay)
         domain_loss = nn.BCEWithLogitsLoss()
-        validation = None
-        if X_val is not None:
-            keep = np.ones(len(X_val), bool)
-            if self.mode == "unsupervised":
-                if species_val is None:
-                    raise ValueError("unsupervised mode with X_val needs species_val= (target rows are left out)")
-                keep = np.asarray(species_val) != self.target
-            validation = (self._tensor(np.asarray(X_val, dtype=float)[keep]), self._encode(np.asarray(y_val)[keep]))
+        validation = self._validation(X_val, y_val, species_val)
         stopper = EarlyStopping(self.patience)
         generator = torch.Generator().manual_seed(self.seed)
         steps_per_epoch = max(1, math.ceil(len(labelled) / self.batch_size))

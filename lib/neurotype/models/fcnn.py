@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from neurotype.models.base import EarlyStopping, TorchClassifier, make_optimizer, mlp
-from neurotype.models.weighting import CLASS_WEIGHTS, row_weights, weighted_cross_entropy
+from neurotype.models.weighting import row_weights, weighted_cross_entropy
 
 __all__ = ["FCNNClassifier"]
 
@@ -48,8 +48,6 @@ class FCNNClassifier(TorchClassifier):
 
     def fit(self, X, y, species=None, X_val=None, y_val=None, species_val=None):
         """Train on ``X``/``y`` (``species`` is needed by ``species_flag`` and per-species weights)."""
-        if self.class_weight not in CLASS_WEIGHTS:
-            raise ValueError(f"class_weight must be one of {list(CLASS_WEIGHTS)}, got {self.class_weight!r}")
         Xt, yt = self._prepare_fit(X, y, species)
         weights = row_weights(yt, None if species is None else np.asarray(species), self.class_weight)
         self.module_ = mlp(Xt.shape[1], self.hidden, len(self.classes_), self.activation, self.dropout)

@@ -19,9 +19,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from neurotype.models.base import EarlyStopping, TorchClassifier, make_optimizer, mlp
-from neurotype.models.dann import DANN, DANNClassifier
-from neurotype.models.lspin import expected_open_gates
+from neurotype.models.base import EarlyStopping, make_optimizer, mlp
+from neurotype.models.dann import DANN, DomainAdversarialClassifier
+from neurotype.models.lspin import _noise_generator, expected_open_gates, open_gates
 
 __all__ = ["GatedDANN", "GatedDANNClassifier"]
 
@@ -44,8 +44,7 @@ class GatedDANN(nn.Module):
         """Gates and mu; noisy while training unless told otherwise."""
         stochastic = self.training if stochastic is None else stochastic
         mu = self.gate_net(x)
-        noise = self.sigma * torch.randn(mu.shape, generator=generator) if stochastic else 0.0
-        return torch.clamp(0.5 + mu + noise, 0.0, 1.0), mu
+        return open_gates(mu, self.sigma, stochastic, generator), mu
 
     def forward(self, x: torch.Tensor, lambda_: float = 0.0, generator: torch.Generator | None = None
                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -55,7 +54,7 @@ class GatedDANN(nn.Module):
         return labels, domains, mu
 
 
-class GatedDANNClassifier(TorchClassifier):
+class GatedDANNClassifier(DomainAdversarialClassifier):
     """DANN (mouse = source, human = target) behind LSPIN's per-cell feature gates.
 
     Parameters
@@ -80,20 +79,12 @@ class GatedDANNClassifier(TorchClassifier):
         self.optimizer, self.patience, self.class_weight = optimizer, patience, class_weight
         self.source, self.target, self.seed = source, target, seed
 
-    _lambda = DANNClassifier._lambda  # the same constant-or-Ganin schedule
-
     def fit(self, X, y, species=None, X_val=None, y_val=None, species_val=None):
         """Fit on ``X``, ``y`` with ``species`` naming each row's domain; early-stop on the validation rows."""
-        if self.mode not in ("semi", "unsupervised"):
-            raise ValueError(f"mode must be 'semi' or 'unsupervised', got {self.mode!r}")
+        self._check_parameters()
         if self.lambda1 < 0:
             raise ValueError(f"lambda1 must be non-negative, got {self.lambda1!r}")
-        if species is None:
-            raise ValueError("GatedDANNClassifier.fit needs species= (source and target domain of each row)")
-        species = np.asarray(species)
-        unknown = set(np.unique(species)) - {self.source, self.target}
-        if unknown:
-            raise ValueError(f"species {sorted(unknown)} are neither source {self.source!r} nor target {self.target!r}")
+        species = self._domains(species)
         Xt, yt = self._prepare_fit(X, y)
         is_target = torch.as_tensor(species == self.target)
         source_idx, target_idx = torch.nonzero(~is_target).squeeze(1), torch.nonzero(is_target).squeeze(1)
@@ -105,18 +96,14 @@ class GatedDANNClassifier(TorchClassifier):
         optimizer = make_optimizer(self.optimizer, self.module_.parameters(), self.lr, self.weight_decay)
         label_loss = nn.CrossEntropyLoss(weight=self._class_weights(yt[labelled]))
         domain_loss = nn.BCEWithLogitsLoss()
-        validation = None
-        if X_val is not None:
-            Xv, yv = self._tensor(X_val), self._encode(y_val)
-            keep = np.ones(len(yv), bool) if self.mode == "semi" else np.asarray(species_val) != self.target
-            validation = (Xv[torch.as_tensor(keep)], yv[torch.as_tensor(keep)])
+        validation = self._validation(X_val, y_val, species_val)
         stopper = EarlyStopping(self.patience)
         generator = torch.Generator().manual_seed(self.seed)
-        noise = torch.Generator().manual_seed(self.seed + 7_919)
+        noise = _noise_generator(self.seed)
         steps_per_epoch = max(1, math.ceil(len(labelled) / self.batch_size))
         total_steps = steps_per_epoch * self.max_epochs
         half = max(1, self.batch_size // 2)
-        self.history_, step = [], 0
+        self.history_, step, epoch = [], 0, -1
         for epoch in range(self.max_epochs):
             self.module_.train()
             order = labelled[torch.randperm(len(labelled), generator=generator)]

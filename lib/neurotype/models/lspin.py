@@ -28,7 +28,7 @@ from torch import nn
 from neurotype.models.base import TorchClassifier, make_optimizer, mlp
 
 __all__ = ["expected_open_gates", "member_seed", "rbf_kernel", "LSPIN", "LSPINClassifier",
-           "train_full_batch_sgd", "default_row_chunks", "LSPIN_PAPER_PRESET", "ENGINES"]
+           "open_gates", "train_full_batch_sgd", "default_row_chunks", "LSPIN_PAPER_PRESET", "ENGINES"]
 
 #: Training paths of :class:`LSPINClassifier` (``auto`` picks ``fused`` whenever it applies).
 ENGINES = ("auto", "fused", "autograd")
@@ -47,6 +47,14 @@ def expected_open_gates(mu: torch.Tensor, sigma: float) -> torch.Tensor:
 def member_seed(seed: int, member: int) -> int:
     """Seed of ensemble member ``member`` (member 0 keeps ``seed`` itself)."""
     return int(seed) + 10_007 * int(member)
+
+
+def open_gates(mu: torch.Tensor, sigma: float, stochastic: bool,
+               generator: torch.Generator | None = None) -> torch.Tensor:
+    """Gates ``clip(0.5 + mu + eps, 0, 1)``, ``eps ~ N(0, sigma^2)`` when ``stochastic`` else 0."""
+    # train_full_batch_sgd draws the same standard normals, as normal_(0.5, sigma) with the 0.5 folded in
+    noise = sigma * torch.randn(mu.shape, generator=generator, dtype=mu.dtype) if stochastic else 0.0
+    return torch.clamp(0.5 + mu + noise, 0.0, 1.0)
 
 
 def _noise_generator(seed: int) -> torch.Generator:
@@ -81,24 +89,17 @@ class LSPIN(nn.Module):
     def mu(self, x: torch.Tensor) -> torch.Tensor:
         return self.gate_net(x)
 
-    def _noise(self, mu: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-        # train_full_batch_sgd draws the same standard normals, as normal_(0.5, sigma) with the 0.5 folded in
-        return self.sigma * torch.randn(mu.shape, generator=generator, dtype=mu.dtype)
-
     def gates(self, x: torch.Tensor, stochastic: bool | None = None,
               generator: torch.Generator | None = None) -> torch.Tensor:
         """Gates of each sample; stochastic while training unless told otherwise."""
         stochastic = self.training if stochastic is None else stochastic
-        mu = self.mu(x)
-        noise = self._noise(mu, generator) if stochastic else 0.0
-        return torch.clamp(0.5 + mu + noise, 0.0, 1.0)
+        return open_gates(self.mu(x), self.sigma, stochastic, generator)
 
     def forward(self, x: torch.Tensor, generator: torch.Generator | None = None
                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Logits, gates and mu (noisy gates in training mode, drawn from ``generator``)."""
         mu = self.mu(x)
-        noise = self._noise(mu, generator) if self.training else 0.0
-        z = torch.clamp(0.5 + mu + noise, 0.0, 1.0)
+        z = open_gates(mu, self.sigma, self.training, generator)
         return self.predictor(x * z), z, mu
 
 
