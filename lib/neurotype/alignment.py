@@ -30,9 +30,9 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
 from neurotype.data import TaskData
-from neurotype.evaluation import get_model
+from neurotype.evaluation import _fit, get_model
 from neurotype.preprocessing import make_preprocessor
-from neurotype.splits import Fold, inner_split, outer_folds
+from neurotype.splits import Fold, fold_index, inner_split, outer_folds
 
 __all__ = ["PROBES", "probe_species", "AlignmentResult", "species_alignment", "project_2d"]
 
@@ -117,10 +117,9 @@ def _fold_representations(task: TaskData, fold: Fold, index: int, representation
             preprocessor = make_preprocessor().fit(np.asarray(task.X.iloc[train], dtype=float))
             out[name] = preprocessor.transform(np.asarray(task.X.iloc[test], dtype=float))
             continue
-        model = get_model("dann").make(dict(params), seed=fold_seed)
-        model.fit(task.X.iloc[fit_rows], task.y_codes[fit_rows], species=task.species[fit_rows],
-                  X_val=task.X.iloc[validation_rows], y_val=task.y_codes[validation_rows],
-                  species_val=task.species[validation_rows])
+        spec = get_model("dann")
+        model = spec.make(dict(params), seed=fold_seed)
+        _fit(model, spec, task, fit_rows, validation_rows)
         out[name] = model.transform(task.X.iloc[test])
     return out
 
@@ -143,7 +142,7 @@ def species_alignment(task: TaskData, representations: Mapping[str, Mapping[str,
         Outer folds in parallel (one torch thread each).
     """
     folds = outer_folds(task, n_folds=n_folds, n_repeats=n_repeats, seed=seed)
-    jobs = [(fold, fold.repeat * n_folds + fold.fold) for fold in folds]
+    jobs = [(fold, fold_index(fold.repeat, fold.fold, n_folds)) for fold in folds]
 
     def run(fold: Fold, index: int, threads: int | None):
         if threads is not None:

@@ -14,12 +14,13 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+import torch
 from scipy.cluster.hierarchy import leaves_list, linkage
 from scipy.stats import spearmanr
 
 from neurotype.data import TaskData
 from neurotype.evaluation import Report, _fit, get_model
-from neurotype.splits import inner_split
+from neurotype.splits import fold_index, inner_split
 
 __all__ = ["FoldModel", "refit_folds", "GateResult", "held_out_gates", "cluster_order", "class_profiles",
            "class_specificity", "open_gate_counts", "profile_stability", "permutation_importances",
@@ -49,13 +50,11 @@ def _positions(task: TaskData, ids: Sequence) -> np.ndarray:
 def _refit_one(task: TaskData, report: Report, entry: Mapping[str, Any], overrides: Mapping[str, Any] | None,
                torch_threads: int | None = None) -> FoldModel:
     if torch_threads is not None:  # parallel workers: one torch thread each (see evaluate)
-        import torch
-
         torch.set_num_threads(torch_threads)
     spec = get_model(report.model)
     n_folds, seed = report.protocol["n_folds"], report.protocol["seed"]
     needs_inner = report.protocol["n_trials"] > 0 or spec.uses_validation
-    fold_seed = seed + entry["repeat"] * n_folds + entry["fold"]
+    fold_seed = seed + fold_index(entry["repeat"], entry["fold"], n_folds)
     train, test = _positions(task, entry["train_ids"]), _positions(task, entry["test_ids"])
     fit_rows, validation_rows = train, None
     if needs_inner:
@@ -156,11 +155,8 @@ def held_out_gates(task: TaskData, report: Report, *, n_members: int = 1,
     for fm in models:
         X = task.X.iloc[fm.test]
         gates.append(fm.estimator.member_gates(X))
-        member0 = fm.estimator.members_[0]
-        import torch
-
-        with torch.no_grad():
-            codes = member0.eval()(fm.estimator._tensor(X))[0].argmax(1).numpy()
+        with torch.no_grad():  # member 0 alone: the single LSPIN that the report evaluated
+            codes = fm.estimator._logits(fm.estimator._tensor(X)).argmax(1).numpy()
         predicted = classes[fm.estimator.classes_[codes].astype(int)]
         rows.append(pd.DataFrame({"id": task.cell_ids[fm.test], "repeat": fm.repeat, "fold": fm.fold,
                                   "true": task.y[fm.test], "predicted": predicted, "reported": fm.reported}))

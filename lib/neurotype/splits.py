@@ -14,7 +14,7 @@ from sklearn.model_selection import StratifiedGroupKFold
 
 from neurotype.data import TaskData
 
-__all__ = ["Fold", "outer_folds", "inner_split"]
+__all__ = ["Fold", "outer_folds", "inner_split", "fold_index"]
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,11 @@ def _group_kfold(strata: np.ndarray, groups: np.ndarray, n_splits: int, seed: in
         raise ValueError(f"the smallest label × species stratum has {smallest} cells, fewer than {n_splits} folds")
     splitter = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
     return splitter.split(np.zeros(len(strata)), strata, groups)
+
+
+def fold_index(repeat: int, fold: int, n_folds: int) -> int:
+    """Running number ``repeat * n_folds + fold`` of an outer fold; fold ``i`` is seeded with ``seed + i``."""
+    return int(repeat) * int(n_folds) + int(fold)
 
 
 def outer_folds(task: TaskData, n_folds: int = 5, n_repeats: int = 5, seed: int = 0) -> list[Fold]:

@@ -35,10 +35,10 @@ from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
 
 from neurotype import claims
 from neurotype.data import TaskData
-from neurotype.evaluation import ModelSpec, Report, evaluate, get_model, register_model
+from neurotype.evaluation import ModelSpec, Report, _fit, evaluate, get_model, register_model
 from neurotype.metrics import summarize
 from neurotype.preprocessing import PerGroupScaler, make_preprocessor
-from neurotype.splits import Fold, inner_split, outer_folds
+from neurotype.splits import Fold, fold_index, inner_split, outer_folds
 
 if TYPE_CHECKING:
     import optuna
@@ -398,7 +398,7 @@ def human_label_curve(task: TaskData, shares: Sequence[float] = (0.0, 0.1, 0.25,
         if not 0.0 <= float(share) <= 1.0:
             raise ValueError(f"share must be in [0, 1], got {share!r}")
     folds = outer_folds(task, n_folds=n_folds, n_repeats=n_repeats, seed=seed)
-    jobs = [(fold, fold.repeat * n_folds + fold.fold) for fold in folds]
+    jobs = [(fold, fold_index(fold.repeat, fold.fold, n_folds)) for fold in folds]
     args = dict(shares=list(shares), seed=seed, dann_params=dict(dann_params or {}),
                 fcnn_params=dict(fcnn_params or {}), models=list(models))
     if n_jobs == 1:
@@ -515,11 +515,10 @@ def time_dann_fit(task: TaskData, params: Mapping[str, Any] | None = None, repea
         fit_rows, validation_rows = inner_split(task, np.arange(len(task)), 0.2, seed=seed)
         seconds, epochs = [], []
         for k in range(repeats):
-            model = get_model("dann").make(dict(params or {}), seed=seed + k)
+            spec = get_model("dann")
+            model = spec.make(dict(params or {}), seed=seed + k)
             started = time.perf_counter()
-            model.fit(task.X.iloc[fit_rows], task.y_codes[fit_rows], species=task.species[fit_rows],
-                      X_val=task.X.iloc[validation_rows], y_val=task.y_codes[validation_rows],
-                      species_val=task.species[validation_rows])
+            _fit(model, spec, task, fit_rows, validation_rows)
             seconds.append(time.perf_counter() - started)
             epochs.append(model.n_epochs_)
         return {"median_s": float(np.median(seconds)), "max_s": float(np.max(seconds)),
