@@ -69,7 +69,6 @@ responses = {
 by_stimulus = {kind: {cell: responses[cell][kind] for cell in responses} for kind in responses["fast-spiking"]}
 
 # %% tags=["remove-cell"]
-fs, rs = responses["fast-spiking"], responses["regular-spiking"]
 for cell, key in (("fast-spiking", "fs"), ("regular-spiking", "rs")):
     runs = responses[cell]
     glue(f"{key}_rheobase", f"{runs['long_square'].stimulus.meta['rheobase_pa']:.0f}", display=False)
@@ -112,14 +111,13 @@ plt.close(fig)
 # in pA, dV/dt in mV/ms, the width in seconds.
 
 # %%
-model_features = pd.DataFrame({
-    cell: features.sweep_spike_features(runs["noise"].t, runs["noise"].v, runs["noise"].i)
-    for cell, runs in responses.items()
-})
-detected = {cell: len(features.detect_spikes(runs["noise"].t, runs["noise"].v, runs["noise"].i))
-            for cell, runs in responses.items()}
+noise_features = {cell: features.sweep_spike_features(runs["noise"].t, runs["noise"].v, runs["noise"].i)
+                  for cell, runs in responses.items()}
+detected = {cell: series.attrs["n_spikes"] for cell, series in noise_features.items()}
+model_features = pd.DataFrame(noise_features)
 truth = {cell: runs["noise"].n_spikes for cell, runs in responses.items()}
-mouse = data.select_cells("paper41", "subclass").table
+broad = data.select_cells("paper41", "broad").table
+mouse = broad[broad["species"] == "mouse"]
 reference = mouse.groupby("subclass")[list(features.SPIKE_FEATURES)].median().T[["Pvalb", "Glutamatergic"]]
 comparison = pd.concat([model_features, reference.add_prefix("median ")], axis=1)
 comparison.insert(0, "unit", [features.SPIKE_FEATURE_UNITS[f] for f in comparison.index])
@@ -173,7 +171,6 @@ glue("model_direction", "reproduce" if same_direction else "do NOT reproduce", d
 # cells), on the paper's own tables as selected in the data chapter.
 
 # %%
-broad = data.select_cells("paper41", "broad").table
 feature_list = list(data.PAPER41_FEATURES)
 broad_effects = {
     species: separation.two_class_separation(broad[broad["species"] == species], feature_list, "dendrite_type",

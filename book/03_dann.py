@@ -51,6 +51,7 @@ from myst_nb import glue
 import neurotype
 from neurotype import alignment, data, transfer
 from neurotype.evaluation import compare
+from neurotype.metrics import format_interval
 from neurotype.plots import dann as dann_plots
 from neurotype.reports import write_report
 
@@ -151,9 +152,12 @@ def score(label, species, metric):
     return reports[label].metrics[species][metric]["mean"]
 
 
+def ci(label, species="human", metric="balanced_accuracy"):
+    return reports[label].metrics[species][metric]["ci95"] or (float("nan"), float("nan"))
+
+
 def interval(label, species, metric):
-    low, high = reports[label].metrics[species][metric]["ci95"] or (float("nan"), float("nan"))
-    return f"[{low:.3f}, {high:.3f}]"
+    return format_interval(*ci(label, species, metric))
 
 
 human_bal = {label: score(label, "human", "balanced_accuracy") for label in reports}
@@ -180,10 +184,6 @@ glue("logreg_human_bal_ci", interval("LogReg", "human", "balanced_accuracy"), di
 glue("best_human_model", best_human, display=False)
 mouse_best = max(reports, key=lambda label: score(label, "mouse", "accuracy"))
 glue("best_mouse_model", mouse_best, display=False)
-
-
-def ci(label, species="human", metric="balanced_accuracy"):
-    return reports[label].metrics[species][metric]["ci95"] or (float("nan"), float("nan"))
 
 
 others = [label for label in reports if label != "DANN semi"]

@@ -37,7 +37,6 @@ shares = [0.0, 0.1, 0.25, 0.5, 1.0]
 curve_models = ["human only (LogReg)", "mouse + human (LogReg)", "DANN"]
 
 # %% tags=["remove-cell"]
-import json
 import time
 from pathlib import Path
 
@@ -48,7 +47,8 @@ from myst_nb import glue
 import neurotype
 from neurotype import data, transfer
 from neurotype.plots import dann as dann_plots
-from neurotype.reports import write_report
+from neurotype.metrics import format_estimate
+from neurotype.reports import read_report, write_report
 
 plt.rcParams["figure.dpi"] = 110
 started = time.perf_counter()
@@ -90,7 +90,7 @@ transfer_frame = transfer.transfer_table(transfer_reports)
 
 # %% tags=["remove-input"]
 def fmt(row, metric):
-    return f"{row[metric]:.3f} [{row[metric + '_low']:.3f}, {row[metric + '_high']:.3f}]"
+    return format_estimate(row[metric], row[metric + "_low"], row[metric + "_high"])
 
 
 shown = pd.DataFrame({
@@ -153,8 +153,8 @@ scaling_frame = transfer.scaling_table(scaling_reports, metric="accuracy")
 # %% tags=["remove-input"]
 scaling_shown = pd.DataFrame({
     "trained on": scaling_frame["trained on"], "tested on": scaling_frame["tested on"],
-    "pooled": [f"{r.pooled:.3f} [{r.pooled_low:.3f}, {r.pooled_high:.3f}]" for r in scaling_frame.itertuples()],
-    "per species": [f"{r.per_species:.3f} [{r.per_species_low:.3f}, {r.per_species_high:.3f}]"
+    "pooled": [format_estimate(r.pooled, r.pooled_low, r.pooled_high) for r in scaling_frame.itertuples()],
+    "per species": [format_estimate(r.per_species, r.per_species_low, r.per_species_high)
                     for r in scaling_frame.itertuples()],
     "change": [f"{v:+.3f}" for v in scaling_frame["change"]],
 }).set_index(["trained on", "tested on"])
@@ -249,7 +249,7 @@ glue("fig-curve", fig, display=False)
 plt.close(fig)
 pivot = curve_summary.pivot(index="share", columns="model", values="mean")
 shown_curve = curve_summary.assign(
-    score=[f"{m:.3f} [{lo:.3f}, {hi:.3f}]" if pd.notna(m) else "–"
+    score=[format_estimate(m, lo, hi) if pd.notna(m) else "–"
            for m, lo, hi in zip(curve_summary["mean"], curve_summary["low"], curve_summary["high"])],
     labels=curve_summary["n_human_labels"].round(0).astype(int),
 ).pivot(index=["share", "labels"], columns="model", values="score").sort_index()
@@ -323,7 +323,7 @@ glue("curve_verdict", f"{help_text}; {dann_text}.", display=False)
 previous = Path(results_dir) / "03_dann" / "report.json"
 dann_table1 = None
 if previous.is_file():
-    dann_table1 = json.loads(previous.read_text())["metrics"]["DANN semi"]["human"]["balanced_accuracy"]["mean"]
+    dann_table1 = read_report(previous)["metrics"]["DANN semi"]["human"]["balanced_accuracy"]["mean"]
 report_path = write_report(out_dir / "report.json", {
     "feature_set": feature_set,
     "protocol": {"n_folds": n_folds, "n_repeats": n_repeats, "seed": seed, "class_weight": class_weight,

@@ -53,9 +53,10 @@ import numpy as np
 from myst_nb import glue
 
 import neurotype
-from neurotype import comparison
+from neurotype import comparison, interpret
 from neurotype.comparison import Config
 from neurotype.data import subclass_task
+from neurotype.metrics import format_interval, intervals_overlap
 from neurotype.plots import lspin as lspin_plots
 from neurotype.reports import write_report
 
@@ -71,12 +72,11 @@ if smoke:
               "xgb": {"n_estimators": 30}}
 out = Path(results_dir) / "05_lspin"
 study_dir = Path(results_dir) / "optuna"
-BASELINES = ["logreg", "svc", "rf", "xgb", "fcnn"]
 
 
 def configs(tuned: bool) -> dict[str, Config]:
     """Row label -> model; tuned rows are labelled ``<model>_tuned``."""
-    rows = {name + ("_tuned" if tuned else ""): Config(name, shrink.get(name, {}), tuned) for name in BASELINES}
+    rows = {name + ("_tuned" if tuned else ""): Config(name, shrink.get(name, {}), tuned) for name in comparison.SUBCLASS_BASELINES}
     rows["lspin_tuned" if tuned else "lspin_paper"] = Config("lspin", shrink.get("lspin", {}), tuned)
     if not tuned:
         rows[f"lspin_paper_x{ensemble_members}"] = Config("lspin", {**shrink.get("lspin", {}),
@@ -132,11 +132,9 @@ comparison.table2(reports_tuned, task.classes)
 
 # %% tags=["remove-cell"]
 everything = {**reports, **reports_tuned}
-best = max(everything, key=lambda label: everything[label].metrics["all"]["f1_macro"]["mean"])
-best_baseline = max((label for label in everything if not label.startswith("lspin")),
-                    key=lambda label: everything[label].metrics["all"]["f1_macro"]["mean"])
-best_lspin = max((label for label in everything if label.startswith("lspin")),
-                 key=lambda label: everything[label].metrics["all"]["f1_macro"]["mean"])
+best = interpret.best_report(everything)
+best_baseline = interpret.best_report({k: v for k, v in everything.items() if not k.startswith("lspin")})
+best_lspin = interpret.best_report({k: v for k, v in everything.items() if k.startswith("lspin")})
 
 
 def f1(label: str) -> dict:
@@ -147,23 +145,21 @@ target = 0.87
 reached = f1(best_lspin)["mean"] >= target
 lspin_paper_f1 = f1("lspin_paper")
 glue("lspin_paper_f1", f"{lspin_paper_f1['mean']:.3f}", display=False)
-glue("lspin_paper_f1_ci", f"[{lspin_paper_f1['ci95'][0]:.3f}, {lspin_paper_f1['ci95'][1]:.3f}]", display=False)
+glue("lspin_paper_f1_ci", format_interval(*lspin_paper_f1["ci95"]), display=False)
 glue("lspin_paper_acc", f"{reports['lspin_paper'].metrics['all']['accuracy']['mean']:.3f}", display=False)
 glue("best_model", best, display=False)
 glue("best_f1", f"{f1(best)['mean']:.3f}", display=False)
 glue("best_baseline", best_baseline, display=False)
 glue("best_baseline_f1", f"{f1(best_baseline)['mean']:.3f}", display=False)
-glue("best_baseline_f1_ci", f"[{f1(best_baseline)['ci95'][0]:.3f}, {f1(best_baseline)['ci95'][1]:.3f}]",
-     display=False)
+glue("best_baseline_f1_ci", format_interval(*f1(best_baseline)["ci95"]), display=False)
 glue("best_lspin", best_lspin, display=False)
 glue("best_lspin_f1", f"{f1(best_lspin)['mean']:.3f}", display=False)
-glue("best_lspin_f1_ci", f"[{f1(best_lspin)['ci95'][0]:.3f}, {f1(best_lspin)['ci95'][1]:.3f}]", display=False)
+glue("best_lspin_f1_ci", format_interval(*f1(best_lspin)["ci95"]), display=False)
 gap = f1(best_lspin)["mean"] - f1(best_baseline)["mean"]
 glue("lspin_gap", f"{abs(gap):.3f}", display=False)
 glue("lspin_vs_baseline", "above" if gap > 0 else "below", display=False)
 glue("target_verdict", "reaches" if reached else "does not reach", display=False)
-overlap = (f1(best_lspin)["ci95"][0] <= f1(best_baseline)["ci95"][1]
-           and f1(best_baseline)["ci95"][0] <= f1(best_lspin)["ci95"][1])
+overlap = intervals_overlap(f1(best_lspin)["ci95"], f1(best_baseline)["ci95"])
 glue("overlap_verdict", "overlap, so the folds cannot tell the two apart" if overlap else "do not overlap",
      display=False)
 

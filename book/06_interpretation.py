@@ -120,7 +120,6 @@ plt.close(fig)
 defining = interpret.defining_features(profiles, top=3)
 reading = interpret.reading_sentences(defining)
 glue("reading", Markdown("\n".join(f"* {sentence}" for sentence in reading)), display=False)
-by_class = defining[defining["rank"] == 1].set_index("class")
 spread = profiles.max(0) - profiles.min(0)
 glue("most_class_dependent", spread.idxmax(), display=False)
 glue("most_class_dependent_spread", f"{spread.max():.2f}", display=False)
@@ -210,10 +209,8 @@ glue("rho_folds_min", f"{stability['across_folds_min']:.2f}", display=False)
 # (drop in macro F1 when one feature of the held-out cells is shuffled).
 
 # %% tags=["remove-cell"]
-baseline_reports = {}
-for label in ("logreg", "svc", "rf", "xgb", "fcnn"):
-    if (source / f"{label}.json").is_file():
-        baseline_reports[label] = Report.load(source / f"{label}.json")
+baseline_reports = comparison.load_reports(
+    source, [label for label in comparison.SUBCLASS_BASELINES if (source / f"{label}.json").is_file()])
 if not baseline_reports:  # standalone run: the SVC with this chapter's folds
     baseline_reports = comparison.run_models(task, {"svc": Config("svc")}, out / "baselines", n_folds=n_folds,
                                              n_repeats=1, seed=seed, n_trials=0, n_jobs=n_jobs)

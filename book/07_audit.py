@@ -60,9 +60,9 @@ from myst_nb import glue
 
 import neurotype
 from neurotype import audit
-from neurotype.data import BROAD_CLASSES, subclass_task, broad_task
+from neurotype.data import broad_task, subclass_task
 from neurotype.evaluation import evaluate
-from neurotype.metrics import confusion_matrices
+from neurotype.metrics import confusion_matrices, format_interval
 from neurotype.plots import audit as audit_plots
 from neurotype.reports import write_report
 
@@ -125,14 +125,14 @@ subclass_original = audit.original_task({"mouse": mouse_complete}, "subclass")
 train_sub, test_sub = audit.unshuffled_split(len(subclass_original))
 human_broad = audit.original_task({"human": tables["human"]}, "broad")
 mouse_broad = audit.original_task({"mouse": mouse_complete}, "broad")
+original_tasks = {"mouse subclasses": subclass_original, "mouse broad types": mouse_broad,
+                  "human broad types": human_broad}
 compositions = {}
-for title, task in (("mouse subclasses", subclass_original), ("mouse broad types", mouse_broad),
-                    ("human broad types", human_broad)):
+for title, task in original_tasks.items():
     train_rows, test_rows = audit.unshuffled_split(len(task))
     compositions[title] = audit.composition_shift(task.y, train_rows, test_rows, task.classes)
 shift_pvalues = {title: audit.composition_shift_pvalue(
-    {"mouse subclasses": subclass_original, "mouse broad types": mouse_broad, "human broad types": human_broad}[title].y,
-    int(frame["n_test"].sum()), frame.attrs["tvd"], n_permutations=n_permutations, seed=seed)
+    original_tasks[title].y, int(frame["n_test"].sum()), frame.attrs["tvd"], n_permutations=n_permutations, seed=seed)
     for title, frame in compositions.items()}
 compositions["mouse subclasses"]
 
@@ -651,10 +651,10 @@ honest_table
 # %% tags=["remove-cell"]
 h_mean, h_low, h_high = interval(honest_subclass, "all", "f1_macro")
 glue("honest_sub_f1", show(h_mean), display=False)
-glue("honest_sub_f1_ci", f"[{h_low:.3f}, {h_high:.3f}]", display=False)
+glue("honest_sub_f1_ci", format_interval(h_low, h_high), display=False)
 t_mean, t_low, t_high = interval(honest_transfer, "human", "f1_macro")
 glue("honest_transfer_f1", show(t_mean), display=False)
-glue("honest_transfer_f1_ci", f"[{t_low:.3f}, {t_high:.3f}]", display=False)
+glue("honest_transfer_f1_ci", format_interval(t_low, t_high), display=False)
 glue("honest_n_folds", f"{5 * n_repeats}", display=False)
 
 # %% [markdown]

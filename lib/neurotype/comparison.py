@@ -17,11 +17,13 @@ import pandas as pd
 from neurotype import claims
 from neurotype.data import TaskData
 from neurotype.evaluation import Report, compare, evaluate
-from neurotype.metrics import SCALAR_METRICS, per_class_f1_name
+from neurotype.metrics import SCALAR_METRICS, intervals_overlap, per_class_f1_name
 
-__all__ = ["Config", "run_models", "load_reports", "table2", "interval_frame", "claims_frame",
+__all__ = ["Config", "run_models", "load_reports", "SUBCLASS_BASELINES", "table2", "interval_frame", "claims_frame",
            "feature_set_effect", "PAPER_LSPIN_CLAIMS", "PAPER_CONFUSION_DERIVED"]
 
+#: The baselines that Table 2 puts beside LSPIN (the chapter-05 report labels of their default runs).
+SUBCLASS_BASELINES = ("logreg", "svc", "rf", "xgb", "fcnn")
 #: The paper's LSPIN numbers on the five mouse subclasses (its Table 2; written once in neurotype.claims).
 PAPER_LSPIN_CLAIMS: dict[str, float] = dict(claims.LSPIN)
 #: What the paper's Fig 11 caption implies: its per-class recalls average to this macro recall.
@@ -113,8 +115,7 @@ def feature_set_effect(reports_a: Mapping[str, Report], reports_b: Mapping[str, 
         if label not in reports_b:
             continue
         a, b = reports_a[label].metrics["all"][metric], reports_b[label].metrics["all"][metric]
-        overlap = bool(a.get("ci95") and b.get("ci95") and a["ci95"][0] <= b["ci95"][1]
-                       and b["ci95"][0] <= a["ci95"][1])
+        overlap = intervals_overlap(a.get("ci95"), b.get("ci95"))
         rows.append({"model": label, "a": a["mean"], "b": b["mean"], "difference": b["mean"] - a["mean"],
                      "intervals_overlap": overlap})
     return pd.DataFrame(rows).set_index("model")

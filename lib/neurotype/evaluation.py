@@ -40,10 +40,10 @@ from sklearn.metrics import balanced_accuracy_score, f1_score
 
 from neurotype import paths
 from neurotype.data import TaskData
-from neurotype.metrics import (OVERALL, aggregate_folds, confusion_matrices, fold_metrics,
+from neurotype.metrics import (OVERALL, aggregate_folds, confusion_matrices, fold_metrics, format_interval,
                                species_keys)
 from neurotype.reports import package_versions, to_jsonable
-from neurotype.splits import inner_split, outer_folds
+from neurotype.splits import fold_index, inner_split, outer_folds
 
 if TYPE_CHECKING:  # optuna is imported lazily: only tuning needs it
     import optuna
@@ -437,8 +437,7 @@ def _run_fold(task: TaskData, spec: ModelSpec, fold, *, n_folds: int, seed: int,
         torch.set_num_threads(torch_threads)
     ids = task.cell_ids
     fold_started = time.perf_counter()
-    index = fold.repeat * n_folds + fold.fold
-    fold_seed = seed + index
+    fold_seed = seed + fold_index(fold.repeat, fold.fold, n_folds)
     train = _restrict(task, fold.train, train_species)
     test = _restrict(task, fold.test, test_species)
     if len(train) == 0 or len(test) == 0:
@@ -717,7 +716,7 @@ def compare(reports: Sequence[Report] | Mapping[str, Report], metrics: Sequence[
         text = f"{summary['mean']:.{digits}f}"
         bounds = summary.get(interval)
         if bounds:
-            text += f" [{bounds[0]:.{digits}f}, {bounds[1]:.{digits}f}]"
+            text += " " + format_interval(bounds[0], bounds[1], digits)
         return text
 
     rows, index = [], []

@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from neurotype import claims
+from neurotype.metrics import format_estimate, format_interval
 from neurotype.reports import read_report
 
 __all__ = ["HeadlineRow", "headline_rows", "headline_frame", "verdict"]
@@ -39,13 +40,13 @@ def verdict(paper: float, measured: float, low: float, high: float, *, failure_c
     accuracy), so a higher measurement means the failure does not reproduce.
     """
     if low <= paper <= high:
-        return f"Consistent: the paper's {paper:.3f} lies inside our interval [{low:.3f}, {high:.3f}]."
+        return f"Consistent: the paper's {paper:.3f} lies inside our interval {format_interval(low, high)}."
     if paper > high:
-        return (f"Not reproduced: we measure {measured:.3f} [{low:.3f}, {high:.3f}], below the paper's {paper:.3f}.")
+        return f"Not reproduced: we measure {format_estimate(measured, low, high)}, below the paper's {paper:.3f}."
     if failure_claim:
-        return (f"The failure does not reproduce: we measure {measured:.3f} [{low:.3f}, {high:.3f}], "
+        return (f"The failure does not reproduce: we measure {format_estimate(measured, low, high)}, "
                 f"far above the paper's {paper:.3f}.")
-    return f"Ours is higher: {measured:.3f} [{low:.3f}, {high:.3f}] against the paper's {paper:.3f}."
+    return f"Ours is higher: {format_estimate(measured, low, high)} against the paper's {paper:.3f}."
 
 
 def _summary(metric: dict) -> tuple[float, float, float]:
@@ -113,7 +114,7 @@ def headline_rows(results_dir: Path | str) -> list[HeadlineRow]:
 def headline_frame(rows: list[HeadlineRow]) -> pd.DataFrame:
     """The rows as a display table: claim, paper, ours [interval], chapter, verdict."""
     frame = pd.DataFrame([asdict(r) for r in rows])
-    ours = [f"{m:.3f} [{lo:.3f}, {hi:.3f}]" for m, lo, hi in zip(frame["measured"], frame["low"], frame["high"])]
+    ours = [format_estimate(m, lo, hi) for m, lo, hi in zip(frame["measured"], frame["low"], frame["high"])]
     return pd.DataFrame({"paper's claim": frame["claim"],
                          "paper": [f"{p:.3f}" if p is not None and p == p else "—" for p in frame["paper"]],
                          "neurotype (95 % interval)": ours, "chapter": frame["chapter"],

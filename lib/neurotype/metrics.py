@@ -33,7 +33,7 @@ from sklearn.metrics import (accuracy_score, balanced_accuracy_score, confusion_
 __all__ = [
     "OVERALL", "SCALAR_METRICS", "per_class_f1_name", "species_keys", "fold_metrics",
     "naive_interval", "nadeau_bengio_interval", "summarize", "aggregate_folds",
-    "confusion_matrices",
+    "confusion_matrices", "format_interval", "format_estimate", "intervals_overlap",
 ]
 
 #: Key of the metrics computed on every test cell regardless of species.
@@ -229,3 +229,18 @@ def confusion_matrices(y_true: Sequence[str] | np.ndarray, y_pred: Sequence[str]
             mask = species == key
             out[key] = confusion_matrix(y_true[mask], y_pred[mask], labels=labels)
     return out
+
+
+def format_interval(low: float, high: float, digits: int = 3) -> str:
+    """``"[low, high]"`` with ``digits`` decimals."""
+    return f"[{low:.{digits}f}, {high:.{digits}f}]"
+
+
+def format_estimate(mean: float, low: float, high: float, digits: int = 3) -> str:
+    """``"mean [low, high]"`` with ``digits`` decimals."""
+    return f"{mean:.{digits}f} {format_interval(low, high, digits)}"
+
+
+def intervals_overlap(a: Sequence[float] | None, b: Sequence[float] | None) -> bool:
+    """Whether two ``(low, high)`` intervals overlap (``False`` when either is missing)."""
+    return bool(a and b and a[0] <= b[1] and b[0] <= a[1])
