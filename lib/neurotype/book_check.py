@@ -64,7 +64,7 @@ def _driver(user_data_dir: str):
     return webdriver.Chrome(service=Service(executable_path=driver_path), options=options)
 
 
-def _local_target(href: str, html_dir: Path) -> Path | None:
+def _local_target(href: str) -> Path | None:
     parsed = urlparse(href)
     if parsed.scheme != "file":
         return None
@@ -117,7 +117,7 @@ def check_book(html_dir: Path = paths.BUILD / "html", screenshots: Path = paths.
                         result.problems.append(f"{found} element(s) matching {selector} (error output)")
                 links = driver.execute_script("return Array.from(document.querySelectorAll('a[href]')).map(a => a.href)")
                 for href in links:
-                    target = _local_target(href, html_dir)
+                    target = _local_target(href)
                     if target is not None and target.suffix == ".html" and not target.is_file():
                         result.problems.append(f"broken link to {target.name}")
                 if position + 1 < len(pages):

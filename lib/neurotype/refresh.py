@@ -43,6 +43,7 @@ import pandas as pd
 
 from neurotype import paths
 from neurotype.features import SPIKE_FEATURES, SweepError, validate_sweep
+from neurotype.snapshot import CELLS_JSON, MANIFEST_JSON
 
 __all__ = [
     "NOISE_STIMULI",
@@ -59,7 +60,7 @@ __all__ = [
 #: ACTD stimulus names of the noise sweeps the paper's spike features come from.
 NOISE_STIMULI: tuple[str, ...] = ("Noise 1", "Noise 2")
 DEFAULT_OUT: Path = paths.DATA / "refresh"
-CACHE_FILES: tuple[str, ...] = ("cells.json", "ephys_features.csv")
+CACHE_FILES: tuple[str, ...] = (CELLS_JSON, "ephys_features.csv")
 PAPER41_META_MOUSE: tuple[str, ...] = ("transgenic_line", "neurotransmitter", "reporter_status", "dendrite_type", "layer")
 PAPER41_META_HUMAN: tuple[str, ...] = ("dendrite_type", "layer")
 
@@ -236,15 +237,15 @@ def paper41_tables(cells: list[dict], ephys_features: pd.DataFrame, noise: pd.Da
     dict
         ``{"mouse": DataFrame, "human": DataFrame}`` with the paper's columns and order.
     """
-    from neurotype.data import (ACTD_SPECIES, CRE_LINE_SUBCLASS, EXCITATORY_LINES, PAPER41_SUBCLASS_LABELS,
-                                PAPER_ACTD_FEATURES)
+    from neurotype.data import ACTD_SPECIES, CRE_LINE_SUBCLASS, PAPER41_SUBCLASS_LABELS, PAPER_ACTD_FEATURES
+    from neurotype.data import _contradicts_line
 
     label_of = {subclass: label for label, subclass in PAPER41_SUBCLASS_LABELS.items()}
     meta = pd.DataFrame({
         "specimen_id": [int(c["specimen__id"]) for c in cells],
         "species": [ACTD_SPECIES.get(c["donor__species"]) for c in cells],
         "dendrite_type": [c["tag__dendrite_type"] for c in cells],
-        "line_name": [c.get("line_name") for c in cells],
+        "cre_line": [c.get("line_name") for c in cells],
         "reporter_status": [c.get("cell_reporter_status") for c in cells],
         "layer": [_paper_layer(c.get("structure__layer")) for c in cells],
     })
@@ -255,11 +256,10 @@ def paper41_tables(cells: list[dict], ephys_features: pd.DataFrame, noise: pd.Da
     table["file_name"] = [f"{s}_{int(n)}" for s, n in zip(table["specimen_id"], table["sweep_number"])]
     features = list(SPIKE_FEATURES) + list(PAPER_ACTD_FEATURES)
     mouse = table[table["species"] == "mouse"].copy()
-    subclass = mouse["line_name"].map(CRE_LINE_SUBCLASS)
-    excitatory = mouse["line_name"].isin(EXCITATORY_LINES)
-    contradicts = ((mouse["dendrite_type"] == "spiny") & ~excitatory) | ((mouse["dendrite_type"] == "aspiny") & excitatory)
-    mouse = mouse[subclass.notna() & ~contradicts].copy()
-    mouse["transgenic_line"] = mouse["line_name"].map(CRE_LINE_SUBCLASS).map(label_of)
+    subclass = mouse["cre_line"].map(CRE_LINE_SUBCLASS)
+    keep = subclass.notna() & ~_contradicts_line(mouse)
+    mouse = mouse[keep].copy()
+    mouse["transgenic_line"] = subclass[keep].map(label_of)
     mouse["neurotransmitter"] = np.where(mouse["transgenic_line"] == "Glutamatergic", "Glutamatergic", "GABAergic")
     human = table[table["species"] == "human"].copy()
     return {
@@ -322,7 +322,7 @@ def refresh(out_dir: Path = DEFAULT_OUT, *, with_sweeps: bool = False, force: bo
         # CellTypesCache never re-downloads a file that exists: remove the stale ones first.
         for name in CACHE_FILES:
             (cache_dir / name).unlink(missing_ok=True)
-    manifest = cache_dir / "manifest.json"
+    manifest = cache_dir / MANIFEST_JSON
     cache = CellTypesCache(manifest_file=str(manifest))
     started = time.time()
     cells = cache.get_cells(simple=False)

@@ -28,7 +28,7 @@ extractor, so tests can compare ipfx's detection against a known answer.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from typing import Callable
 
 import numpy as np
@@ -90,10 +90,6 @@ class CellModel:
     v_t: float
     phi_na: float = 1.0
     phi_k: float = 1.0
-
-    def with_changes(self, **changes) -> "CellModel":
-        """A copy with some parameters changed."""
-        return replace(self, **changes)
 
     def as_dict(self) -> dict:
         """Parameters as a plain dictionary (for reports)."""
