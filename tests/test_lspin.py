@@ -158,3 +158,15 @@ def test_lspin_and_gated_dann_are_registered(local):
     species = np.where(np.arange(len(y)) % 4 == 0, "human", "mouse")
     model = get_model("gated_dann").make({"max_epochs": 3}, seed=0)
     assert set(model.fit(X, y, species=species).predict(X, species=species)) <= {0, 1}
+
+
+def test_gated_dann_shares_the_dann_checks():
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(40, 4))
+    y = np.where(X[:, 0] > 0, "spiny", "aspiny")
+    species = np.where(np.arange(40) % 2 == 0, "human", "mouse")
+    assert GatedDANNClassifier(max_epochs=0).fit(X, y, species=species).predict(X).shape == (40,)
+    with pytest.raises(ValueError, match="needs species_val"):
+        GatedDANNClassifier(max_epochs=1, mode="unsupervised").fit(X, y, species=species, X_val=X, y_val=y)
+    with pytest.raises(ValueError, match="lambda_ must be a number >= 0 or 'schedule'"):
+        GatedDANNClassifier(lambda_="ramp").fit(X, y, species=species)
