@@ -73,6 +73,9 @@ def test_train_predict_round_trip_matches_the_library(workdir, lspin_model, cell
     assert predictions["top_gates"].str.count("=").eq(5).all()
     meta = json.loads((lspin_model / "model.json").read_text())
     assert [f["name"] for f in meta["features"]] == features
+    units = {f["name"]: f["unit"] for f in meta["features"]}
+    assert "?" not in units.values()
+    assert units["threshold_v_long_square"] == "mV" and units["f_i_curve_slope"] == "spikes/s/pA"
     assert meta["feature_set"] == "paper41" and meta["seed"] == 3 and len(meta["training_data"]["sha256"]) == 64
 
 

@@ -67,7 +67,8 @@ SPIKE_FEATURE_UNITS: dict[str, str] = {
     "fast_trough_v": "mV", "fast_trough_i": "pA", "width": "s", "upstroke_downstroke_ratio": "1",
 }
 
-#: Units of all 41 features of the paper's tables (the 14 above plus the 27 ACTD features).
+#: Units of all 41 features of the paper's tables (the 14 above plus the 27 ACTD features) and of
+#: the five further ACTD features of the ``actd`` feature set.
 FEATURE_UNITS: dict[str, str] = {
     **SPIKE_FEATURE_UNITS,
     "f_i_curve_slope": "spikes/s/pA", "input_resistance_mohm": "MΩ", "ri": "MΩ", "latency": "s", "sag": "1",
@@ -76,6 +77,7 @@ FEATURE_UNITS: dict[str, str] = {
        for protocol in ("long_square", "ramp", "short_square")
        for quantity, unit in (("fast_trough_v", "mV"), ("peak_v", "mV"), ("threshold_i", "pA"), ("threshold_v", "mV"),
                               ("trough_v", "mV"), ("upstroke_downstroke_ratio", "1"))},
+    "adaptation": "1", "avg_isi": "ms", "has_burst": "0/1", "has_delay": "0/1", "has_pause": "0/1",
 }
 
 #: Cut-off of the 4-pole Bessel filter applied before differentiating (kHz); the ACTD pipeline's value.

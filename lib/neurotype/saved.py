@@ -26,9 +26,10 @@ import numpy as np
 import pandas as pd
 import torch
 
+from neurotype.features import FEATURE_UNITS
 from neurotype.reports import package_versions, to_jsonable
 
-__all__ = ["SCHEMA_VERSION", "ModelLoadError", "SavedModel", "FEATURE_UNITS", "feature_unit", "save_model",
+__all__ = ["SCHEMA_VERSION", "ModelLoadError", "SavedModel", "save_model",
            "load_model", "data_sha256"]
 
 SCHEMA_VERSION = 1
@@ -37,23 +38,6 @@ MODEL_JSON, WEIGHTS, PICKLE = "model.json", "weights.pt", "model.pkl"
 
 class ModelLoadError(ValueError):
     """A model directory that cannot be used; the message names the directory and the problem."""
-
-
-#: Units of the ACTD / paper41 features, by name pattern (checked in order).
-FEATURE_UNITS: tuple[tuple[str, str], ...] = (
-    ("upstroke_downstroke_ratio", "1"), ("_v", "mV"), ("vrest", "mV"), ("vm_for_sag", "mV"), ("_i", "pA"),
-    ("threshold_i", "pA"), ("f_i_curve_slope", "Hz/pA"), ("input_resistance_mohm", "MΩ"), ("ri", "MΩ"),
-    ("seal_gohm", "GΩ"), ("tau", "ms"), ("latency", "s"), ("width", "s"), ("upstroke", "mV/ms"),
-    ("downstroke", "mV/ms"), ("sag", "1"), ("adaptation", "1"), ("avg_isi", "ms"), ("has_", "0/1"),
-)
-
-
-def feature_unit(name: str) -> str:
-    """The unit of a feature, from its ACTD name."""
-    for pattern, unit in FEATURE_UNITS:
-        if name.endswith(pattern) or name.startswith(pattern) or name == pattern:
-            return unit
-    return "?"
 
 
 def data_sha256(X: pd.DataFrame, y: np.ndarray) -> str:
@@ -146,7 +130,7 @@ def save_model(estimator, directory: Path | str, *, task: str, model: str, featu
     meta: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "task": task, "model": model, "feature_set": feature_set, "classes": list(classes),
-        "features": [{"name": n, "unit": feature_unit(n)} for n in names],
+        "features": [{"name": n, "unit": FEATURE_UNITS.get(n, "?")} for n in names],
         "training_range": {"low": np.nanmin(values, axis=0).tolist(), "high": np.nanmax(values, axis=0).tolist()},
         "params": to_jsonable(dict(params)), "seed": int(seed),
         "training_data": {"sha256": data_sha256(X, np.asarray(classes, dtype=object)[np.asarray(y, dtype=int)]),
