@@ -152,7 +152,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from neurotype.evaluation import get_model
+    from neurotype.evaluation import _fit, get_model
     from neurotype.saved import save_model
     from neurotype.splits import inner_split
 
@@ -163,15 +163,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     params = spec.params(_parse_params(args.param, args.params))
     task = _load_task(args.task, args.feature_set)
     estimator = spec.make(params, seed=args.seed)
-    rows = np.arange(len(task))
-    kwargs: dict[str, Any] = {}
+    rows, validation = np.arange(len(task)), None
     if spec.uses_validation:  # early stopping needs held-out rows, chosen from the training cells
         rows, validation = inner_split(task, rows, 0.2, seed=args.seed)
-        kwargs = {"X_val": task.X.iloc[validation], "y_val": task.y_codes[validation],
-                  "species_val": task.species[validation]}
     if not args.quiet:
         print(f"training {args.model} on {len(rows):,} cells ({args.task}, {args.feature_set})", file=sys.stderr)
-    estimator.fit(task.X.iloc[rows], task.y_codes[rows], species=task.species[rows], **kwargs)
+    _fit(estimator, spec, task, rows, validation)
     save_model(estimator, out, task=args.task, model=args.model, feature_set=args.feature_set, params=params,
                seed=args.seed, X=task.X.iloc[rows], y=task.y_codes[rows], classes=list(task.classes),
                species=task.species[rows], force=args.force)
@@ -262,16 +259,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from neurotype.data import DataError
-    from neurotype.saved import ModelLoadError
-
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
-    except (UserError, DataError, ModelLoadError, FileExistsError) as error:
-        print(f"neurotype {args.command}: error: {error}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except ValueError as error:  # e.g. an unknown hyperparameter name
+    except (UserError, FileExistsError, ValueError) as error:  # ValueError: DataError, ModelLoadError, bad params
         print(f"neurotype {args.command}: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except BrokenPipeError:  # e.g. piped into `head`
