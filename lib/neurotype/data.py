@@ -236,9 +236,12 @@ def read_actd_cells(cache_dir: Path = paths.ACTD_CACHE) -> pd.DataFrame:
     return cells
 
 
-def load_actd(cache_dir: Path = paths.ACTD_CACHE) -> pd.DataFrame:
-    """Every ACTD cell (2,333) with its metadata and the ``actd`` features, no exclusions."""
-    cells = read_actd_cells(cache_dir)
+def load_actd(cache_dir: Path = paths.ACTD_CACHE, *, cells: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Every ACTD cell (2,333) with its metadata and the ``actd`` features, no exclusions.
+
+    ``cells``: the specimen records if already read (:func:`read_actd_cells` of ``cache_dir``).
+    """
+    cells = read_actd_cells(cache_dir) if cells is None else cells
     path = Path(cache_dir) / "ephys_features.csv"
     features = read_table(path, ("specimen_id", *ACTD_FEATURES))
     features = to_numeric(features, ACTD_FEATURES, path, "specimen_id")
@@ -282,7 +285,8 @@ def _paper41_file(directory: Path, species: str) -> pd.DataFrame:
     return table
 
 
-def load_paper41(directory: Path = paths.PAPER41, cache_dir: Path | None = paths.ACTD_CACHE) -> pd.DataFrame:
+def load_paper41(directory: Path = paths.PAPER41, cache_dir: Path | None = paths.ACTD_CACHE, *,
+                 cells: pd.DataFrame | None = None) -> pd.DataFrame:
     """The paper's 41-feature tables (mouse then human) as one tidy table.
 
     Parameters
@@ -292,6 +296,8 @@ def load_paper41(directory: Path = paths.PAPER41, cache_dir: Path | None = paths
     cache_dir
         ACTD cache whose specimen records supply Cre line, layer and structure. ``None``
         leaves those columns empty (for tables of cells that are not in the ACTD).
+    cells
+        The specimen records if already read (:func:`read_actd_cells` of ``cache_dir``).
 
     Returns
     -------
@@ -302,7 +308,7 @@ def load_paper41(directory: Path = paths.PAPER41, cache_dir: Path | None = paths
     parts = [_paper41_file(directory, species) for species in SPECIES]
     table = pd.concat(parts, ignore_index=True)
     if cache_dir is not None:
-        cells = read_actd_cells(cache_dir).set_index("specimen_id")
+        cells = (read_actd_cells(cache_dir) if cells is None else cells).set_index("specimen_id")
         known = table["specimen_id"].isin(cells.index)
         for column in ("cre_line", "layer", "structure"):
             table[column] = table["specimen_id"].map(cells[column]).where(known)
@@ -368,14 +374,15 @@ def select_cells(feature_set: FeatureSetName = "paper41", task: TaskName = "broa
     feature_names(feature_set)
     if task not in ("broad", "subclass"):
         raise DataError(f"unknown task {task!r}; choose 'broad' or 'subclass'")
-    actd = load_actd(Path(data_dir) / "actd")
+    cells = read_actd_cells(Path(data_dir) / "actd")  # parsed once for both tables
+    actd = load_actd(Path(data_dir) / "actd", cells=cells)
     species_list = ("mouse",) if task == "subclass" else SPECIES
     rules = ["sparsely_spiny"]
     if feature_set == "paper41" or task == "subclass":
         rules += ["unknown_line", "dendrite_contradicts_line"]
     if feature_set == "paper41":
         rules += ["no_noise_sweep_features"]
-        paper = load_paper41(Path(data_dir) / "paper41", Path(data_dir) / "actd")
+        paper = load_paper41(Path(data_dir) / "paper41", Path(data_dir) / "actd", cells=cells)
     funnel: list[Exclusion] = []
     kept_parts = []
     for species in species_list:
