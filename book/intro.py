@@ -40,7 +40,7 @@ from neurotype.headline import headline_frame, headline_rows
 
 rows = headline_rows(results_dir)
 table = headline_frame(rows)
-consistent = sum(r.verdict.startswith(("Consistent", "Holds")) for r in rows)
+consistent = sum(r.consistent for r in rows)
 glue("headline_table", table.style.hide(axis="index"), display=False)
 glue("n_claims", f"{len(rows)}", display=False)
 glue("n_consistent", f"{consistent}", display=False)

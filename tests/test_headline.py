@@ -44,6 +44,7 @@ def test_headline_rows_from_reports(fake_results):
     assert by_claim["DANN accuracy on human cells"].verdict.startswith("Consistent")
     assert all(r.verdict.startswith("The failure does not reproduce") for r in rows if r.claim.startswith("FCNN"))
     assert by_claim["LSPIN beats RF, SVC and XGBoost (macro F1)"].verdict.startswith("Not shown")
+    assert [r.claim for r in rows if r.consistent] == ["DANN accuracy on human cells"]
     frame = headline_frame(rows)
     assert list(frame.columns)[:3] == ["paper's claim", "paper", "neurotype (95 % interval)"]
 
