@@ -132,14 +132,10 @@ def _interval(mean: float, half_width: float) -> list[float]:
 def naive_interval(values: Sequence[float] | np.ndarray, level: float = 0.95) -> list[float] | None:
     """``mean ± t(1 − α/2, n−1) · sd/√n``, clipped to [0, 1]; ``None`` with < 2 finite values.
 
-    Treats fold scores as independent, which they are not; see the module notes.
+    Treats fold scores as independent, which they are not; see the module notes. It is the
+    Nadeau–Bengio interval without the correction term.
     """
-    values = _finite(values)
-    n = values.size
-    if n < 2:
-        return None
-    t = stats.t.ppf(0.5 + level / 2.0, n - 1)
-    return _interval(float(values.mean()), t * float(values.std(ddof=1)) / math.sqrt(n))
+    return nadeau_bengio_interval(values, 0.0, level)
 
 
 def nadeau_bengio_interval(values: Sequence[float] | np.ndarray, test_train_ratio: float,
