@@ -25,13 +25,14 @@ import torch
 from sklearn.svm import SVC
 
 from neurotype import paths
-from neurotype.book import chapters_from_toc
-from neurotype.data import broad_task, subclass_task
-from neurotype.evaluation import evaluate, tune
-from neurotype.models import DANNClassifier, LSPINClassifier
-from neurotype.preprocessing import make_preprocessor
-from neurotype.reports import package_versions
-from neurotype.splits import outer_folds
+from neurotype.book.runner import chapters_from_toc
+from neurotype.data.tables import broad_task, subclass_task
+from neurotype.protocol.evaluation import evaluate, tune
+from neurotype.models.dann import DANNClassifier
+from neurotype.models.lspin import LSPINClassifier
+from neurotype.data.preprocessing import make_preprocessor
+from neurotype.protocol.reports import package_versions
+from neurotype.data.splits import outer_folds
 
 #: The issues' targets. LSPIN's is a time per model on 2 cores, and the issue lets several folds or
 #: trials share the cores ("vectorising several folds or trials into one batched model is fair
@@ -73,7 +74,7 @@ def _chapter_figures(profile: str) -> dict[str, dict[str, float]]:
     for chapter in chapters_from_toc():
         if not chapter.executable:
             continue
-        code = ("import sys, resource, time; from pathlib import Path; from neurotype.book import Chapter, "
+        code = ("import sys, resource, time; from pathlib import Path; from neurotype.book.runner import Chapter, "
                 "execute_chapter; start = time.perf_counter(); "
                 f"execute_chapter(Chapter({chapter.name!r}, Path({str(chapter.source)!r})), Path({str(results_dir)!r}), "
                 f"{{'smoke': {profile == 'smoke'}, 'results_dir': {str(results_dir)!r}}}); "

@@ -31,16 +31,18 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 from myst_nb import glue
 
-from neurotype import data, summary
+from neurotype import data
+
+from neurotype.experiments import summary
 from neurotype.plots import data as data_plots
-from neurotype.reports import write_report
+from neurotype.protocol.reports import write_report
 
 plt.rcParams["figure.dpi"] = 110
 
 # %% [markdown]
 # ## Selecting cells
 #
-# The snapshot holds every ACTD cell with electrophysiology. We load it with `neurotype.data`
+# The snapshot holds every ACTD cell with electrophysiology. We load it with `neurotype.data.tables`
 # and apply the selection rules of the broad-type task, which for the paper's feature set
 # (`paper41`) are the paper's own: sparsely spiny cells are dropped (they sit between the two
 # classes); a mouse cell whose Cre line is not in the five-subclass mapping is dropped; so is a
@@ -95,7 +97,7 @@ plt.close(fig)
 # Mouse cells carry the Cre driver line used to label them. Following the paper's Fig 3
 # {cite:p}`rodriguez2021,tremblay2016`, the lines fall into four GABAergic subclasses (Pvalb, Sst,
 # Vip, and Htr3a-positive Vip-negative) and one Glutamatergic subclass made of the excitatory
-# lines. The mapping is written once, as data, in `neurotype.data.CRE_LINE_SUBCLASS`; a test checks
+# lines. The mapping is written once, as data, in `neurotype.data.tables.CRE_LINE_SUBCLASS`; a test checks
 # that it reproduces the label of every cell in the paper's table.
 
 # %% tags=["remove-cell"]

@@ -37,9 +37,11 @@ import pandas as pd
 from myst_nb import glue
 from scipy import stats
 
-from neurotype import data, features, separation, simulate
+from neurotype import data
+
+from neurotype.ephys import features, separation, simulate
 from neurotype.plots import features as feature_plots
-from neurotype.reports import write_report
+from neurotype.protocol.reports import write_report
 
 plt.rcParams["figure.dpi"] = 110
 # Smoke runs sample at 25 kHz, shorten the noise epochs and the bootstrap; the code path is the same.
@@ -54,7 +56,7 @@ n_boot = 50 if smoke else 1000
 # *short squares*, slow *ramps* rising at 25 pA/s, and *noise*, pink noise with a coefficient of
 # variation of 0.2 around 0.75, 1 and 1.5 times the cell's rheobase (the paper's section 2.1 and its
 # Fig 2). To show what those protocols evoke, and to have spikes whose times we know exactly, we
-# simulate two single-compartment Hodgkin–Huxley neurons (`neurotype.simulate`, after the minimal
+# simulate two single-compartment Hodgkin–Huxley neurons (`neurotype.ephys.simulate`, after the minimal
 # cortical models of Pospischil et al., 2008): a **fast-spiking** cell with fast potassium kinetics
 # and no M-current, standing in for a Pvalb interneuron, and a **regular-spiking** cell with slower
 # potassium kinetics and an M-current, standing in for a pyramidal neuron. Each stimulus amplitude
@@ -104,7 +106,7 @@ plt.close(fig)
 # %% [markdown]
 # ## Extracting the 14 noise-sweep features
 #
-# `neurotype.features.sweep_spike_features` takes one sweep (time in s, potential in mV, current in
+# `neurotype.ephys.features.sweep_spike_features` takes one sweep (time in s, potential in mV, current in
 # pA), checks it (equal lengths, no NaNs, plausible units: a potential in volts or a current in nA
 # is refused with an error that says so), detects the spikes with ipfx's `SpikeFeatureExtractor`
 # and averages the paper's 14 features over them, in the paper's units: potentials in mV, currents
@@ -161,7 +163,7 @@ glue("model_direction", "reproduce" if same_direction else "do NOT reproduce", d
 # ## Which features separate the classes
 #
 # Pictures of distributions hide how much two classes overlap, so we score each feature with
-# effect sizes (`neurotype.separation`). For the broad type we use the **rank-biserial
+# effect sizes (`neurotype.ephys.separation`). For the broad type we use the **rank-biserial
 # correlation** $r = P(X_\mathrm{aspiny} > X_\mathrm{spiny}) - P(X_\mathrm{aspiny} < X_\mathrm{spiny})$,
 # which ignores units and heavy tails ($|r| = 0.5$ means a cell of one class beats one of the
 # other 75 % of the time), with a stratified bootstrap interval, and Cohen's $d$ beside it. For

@@ -49,11 +49,12 @@ import pandas as pd
 from myst_nb import glue
 
 import neurotype
-from neurotype import alignment, data, transfer
-from neurotype.evaluation import compare
-from neurotype.metrics import format_interval
+from neurotype.experiments import alignment, transfer
+from neurotype import data
+from neurotype.protocol.evaluation import compare
+from neurotype.protocol.metrics import format_interval
 from neurotype.plots import dann as dann_plots
-from neurotype.reports import write_report
+from neurotype.protocol.reports import write_report
 
 plt.rcParams["figure.dpi"] = 110
 started = time.perf_counter()

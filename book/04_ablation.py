@@ -45,10 +45,11 @@ import pandas as pd
 from myst_nb import glue
 
 import neurotype
-from neurotype import data, transfer
+from neurotype import data
+from neurotype.experiments import transfer
 from neurotype.plots import dann as dann_plots
-from neurotype.metrics import format_estimate
-from neurotype.reports import read_report, write_report
+from neurotype.protocol.metrics import format_estimate
+from neurotype.protocol.reports import read_report, write_report
 
 plt.rcParams["figure.dpi"] = 110
 started = time.perf_counter()

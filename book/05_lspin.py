@@ -53,12 +53,12 @@ import numpy as np
 from myst_nb import glue
 
 import neurotype
-from neurotype import comparison, interpret
-from neurotype.comparison import Config
-from neurotype.data import subclass_task
-from neurotype.metrics import format_interval, intervals_overlap
+from neurotype.experiments import comparison, interpret
+from neurotype.experiments.comparison import Config
+from neurotype.data.tables import subclass_task
+from neurotype.protocol.metrics import format_interval, intervals_overlap
 from neurotype.plots import lspin as lspin_plots
-from neurotype.reports import write_report
+from neurotype.protocol.reports import write_report
 
 plt.rcParams["figure.dpi"] = 110
 started = time.perf_counter()

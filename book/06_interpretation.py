@@ -48,12 +48,12 @@ import torch
 from IPython.display import Markdown
 from myst_nb import glue
 
-from neurotype import comparison, interpret
-from neurotype.comparison import Config
-from neurotype.data import broad_task, subclass_task
-from neurotype.evaluation import Report, compare
+from neurotype.experiments import comparison, interpret
+from neurotype.experiments.comparison import Config
+from neurotype.data.tables import broad_task, subclass_task
+from neurotype.protocol.evaluation import Report, compare
 from neurotype.plots import lspin as lspin_plots
-from neurotype.reports import write_report
+from neurotype.protocol.reports import write_report
 
 plt.rcParams["figure.dpi"] = 110
 torch.set_num_threads(1)  # fits in this process share two cores with the worker processes

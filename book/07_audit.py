@@ -18,7 +18,7 @@
 # {cite:t}`ophir2024` as its published code ran it, one flaw at a time, and measures what each flaw
 # does to the reported numbers next to the honest alternative. Each comparison changes one thing
 # and holds everything else fixed: the same cells, the same model, the same seed. The functions
-# live in `neurotype.audit` and are tested in `tests/test_audit.py`; the numbers the paper reports
+# live in `neurotype.experiments.audit` and are tested in `tests/test_audit.py`; the numbers the paper reports
 # appear only where they are labelled as the paper's.
 #
 # The seven flaws:
@@ -59,12 +59,12 @@ import torch
 from myst_nb import glue
 
 import neurotype
-from neurotype import audit
-from neurotype.data import broad_task, subclass_task
-from neurotype.evaluation import evaluate
-from neurotype.metrics import confusion_matrices, format_interval
+from neurotype.experiments import audit
+from neurotype.data.tables import broad_task, subclass_task
+from neurotype.protocol.evaluation import evaluate
+from neurotype.protocol.metrics import confusion_matrices, format_interval
 from neurotype.plots import audit as audit_plots
-from neurotype.reports import write_report
+from neurotype.protocol.reports import write_report
 
 started = time.perf_counter()
 torch.set_num_threads(1)
@@ -113,7 +113,7 @@ glue("n_mouse_complete", f"{len(mouse_complete):,}", display=False)
 # ## 1. The test set is the last 20 % of each file
 #
 # The original split each table with scikit-learn's `train_test_split(..., shuffle=False)`: the
-# test set is the last 20 % of the rows (`neurotype.audit.unshuffled_split`). For the subclass task
+# test set is the last 20 % of the rows (`neurotype.experiments.audit.unshuffled_split`). For the subclass task
 # the mouse table first lost its {glue:text}`n_mouse_nan` incomplete rows, leaving
 # {glue:text}`n_mouse_complete`; the last {glue:text}`n_test_subclass` of them are the test set and
 # the first {glue:text}`n_train_subclass` the training set, which matches the paper's "trained on
@@ -230,7 +230,7 @@ plt.close(fig)
 # The original split each table into its first 80 % and last 20 %, concatenated the mouse and human
 # training parts, and called `dropna()` before dropping the metadata columns. The human table has no
 # `transgenic_line`, `neurotransmitter` or `reporter_status` column, so after `pandas.concat` each
-# human row holds NaN in all three, and `dropna()` removes it (`neurotype.audit.reenact_dropna`).
+# human row holds NaN in all three, and `dropna()` removes it (`neurotype.experiments.audit.reenact_dropna`).
 
 # %%
 dropna = audit.reenact_dropna(tables)
@@ -299,7 +299,7 @@ summary_rows.append({"flaw": "2 dropna() drops every human row", "metric": f"mac
 #
 # The original standardised each species with its own mean and standard deviation, computed on all
 # of that species' rows, test rows included; in its cross-species ablation the test species' scaler
-# was therefore fitted on the test set itself (`neurotype.audit.scale_per_species`). We compare three
+# was therefore fitted on the test set itself (`neurotype.experiments.audit.scale_per_species`). We compare three
 # scalings of the same rows: the original's; per species but fitted on training rows only; and
 # neurotype's (one scaler fitted on the training rows, inside the model). Within one species the
 # original's scaler changes nothing at all: the model's own train-fitted scaler undoes any affine
@@ -380,12 +380,12 @@ summary_rows.append({"flaw": "3b test species scaled on the test set", "metric":
 # A study that tries many configurations (Optuna trials, seeds) and reports the one with the best
 # test score reports the maximum of many noisy scores, which overstates what that configuration
 # does on new cells {cite:p}`cawley2010`. To measure how much, we draw {glue:text}`n_configurations`
-# random RBF-SVC configurations (`neurotype.audit.svc_configurations`) and score each on every outer
+# random RBF-SVC configurations (`neurotype.experiments.audit.svc_configurations`) and score each on every outer
 # fold of {glue:text}`n_folds_selection` stratified 80/20 splits of the {glue:text}`n_mouse_complete`
 # mouse cells, and on an inner validation split of each fold's training rows
-# (`neurotype.audit.score_matrix`). On each fold we pick one configuration by its test score (as the
+# (`neurotype.experiments.audit.score_matrix`). On each fold we pick one configuration by its test score (as the
 # original did) and one by its inner-validation score (as neurotype does), and score each pick on the
-# *other* folds, whose test cells played no part in choosing it (`neurotype.audit.selection_optimism`).
+# *other* folds, whose test cells played no part in choosing it (`neurotype.experiments.audit.selection_optimism`).
 
 # %%
 configurations = audit.svc_configurations(n_configurations, seed=seed)
@@ -437,7 +437,7 @@ plt.close(fig)
 # The paper compares LSPIN with a random forest, an SVC and XGBoost trained on a 20 % slice of the
 # cells. Keeping the original test set (the last {glue:text}`n_test_subclass` mouse cells), we train each baseline on all
 # {glue:text}`n_train_subclass` training rows and on {glue:text}`n_seeds` stratified random slices of
-# 20 % of the cells drawn from those rows (`neurotype.audit.training_fraction_effect`).
+# 20 % of the cells drawn from those rows (`neurotype.experiments.audit.training_fraction_effect`).
 
 # %%
 fraction = audit.training_fraction_effect(subclass_original, train_sub, test_sub, ["rf", "svc", "xgb"],
@@ -476,7 +476,7 @@ summary_rows.append({"flaw": "5 baselines trained on 20 %", "metric": f"{summary
 # cells, so on imbalanced test sets it follows the majority class; weighted recall *is* accuracy.
 # When the minority class is the one the model gets wrong, as here, weighted recall and F1 are the
 # flattering ones (weighted precision can fall either side of macro precision).
-# `neurotype.audit.weighted_vs_macro` computes both on the same predictions. The human test cells are
+# `neurotype.experiments.audit.weighted_vs_macro` computes both on the same predictions. The human test cells are
 # mostly spiny, so the gap is largest there.
 
 # %%
@@ -515,7 +515,7 @@ summary_rows.append({"flaw": "6 weighted instead of macro F1", "metric": "F1, dr
 # 82.9 % (Htr3a+|Vip−), 86.8 % (Pvalb), 79.2 % (Sst) and 95.8 % (Vip), on 277 test cells after
 # training on 1105. The original split gives exactly those sizes, so the test set's class counts can
 # be read off the CSV: they are the last {glue:text}`n_test_subclass` of the
-# {glue:text}`n_mouse_complete` complete mouse rows (`neurotype.audit.reconstruct_lspin_diagonal`).
+# {glue:text}`n_mouse_complete` complete mouse rows (`neurotype.experiments.audit.reconstruct_lspin_diagonal`).
 
 # %%
 test_counts = pd.Series(subclass_original.y[test_sub]).value_counts().to_dict()
@@ -585,7 +585,7 @@ summary_rows.append({"flaw": "7 LSPIN macro recall vs its own caption", "metric"
 #   reading here, and it disagrees with the caption's recalls as well.
 # - **No test set of {glue:text}`n_test_subclass` cells close to the reconstructed one fits the caption.** Searching every
 #   assignment of {glue:text}`n_test_subclass` cells to five classes whose per-class recalls print as the caption's
-#   (`neurotype.audit.percentage_fits`) finds {glue:text}`lspin_n_fits`; the closest differs from the
+#   (`neurotype.experiments.audit.percentage_fits`) finds {glue:text}`lspin_n_fits`; the closest differs from the
 #   reconstructed test set by {glue:text}`lspin_min_distance` cells. Read as column percentages
 #   (precisions) with the reconstructed class counts, {glue:text}`lspin_n_precision_fits` matrices fit.
 #
@@ -622,7 +622,7 @@ for metric in ("accuracy", "f1_macro", "precision_macro", "recall_macro"):
 # %% [markdown]
 # ## The honest protocol on the same cells
 #
-# For reference, neurotype's protocol (`neurotype.evaluation.evaluate`: repeated stratified,
+# For reference, neurotype's protocol (`neurotype.protocol.evaluation.evaluate`: repeated stratified,
 # duplicate-aware 5-fold cross-validation, preprocessing inside each training fold, corrected 95 %
 # intervals) on the project's subclass task (all {glue:text}`n_mouse_csv` mouse cells, missing values imputed inside the
 # folds) and on the mouse→human transfer of the broad task, with the SVC at its default settings.

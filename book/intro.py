@@ -36,7 +36,7 @@ results_dir = "results"
 # %% tags=["remove-cell"]
 from myst_nb import glue
 
-from neurotype.headline import headline_frame, headline_rows
+from neurotype.paper.headline import headline_frame, headline_rows
 
 rows = headline_rows(results_dir)
 table = headline_frame(rows)

@@ -13,4 +13,4 @@ EXTRA_TEST_PREREQS += browser-env
 
 # Opens the intro and every chapter of the last build in headless Chromium; screenshots in _build/screenshots/.
 browser-check: $(STAMP) browser-env
-	$(PY) -m neurotype.book_check
+	$(PY) -m neurotype.book.check

@@ -18,9 +18,9 @@ $(ALLENSDK_STAMP): requirements-allensdk.txt requirements-allensdk.lock
 	$(ALLENSDK_PY) -m pip install --quiet -r requirements-allensdk.txt -c requirements-allensdk.lock
 	touch $@
 
-# The tests of neurotype.refresh run allensdk in this venv (they fail under CI=... when it is missing).
+# The tests of neurotype.data.refresh run allensdk in this venv (they fail under CI=... when it is missing).
 EXTRA_TEST_PREREQS += $(ALLENSDK_STAMP)
 
 # neurotype is not installed into the allensdk venv (its pins differ); lib/ on the path is enough.
 refresh-data: $(ALLENSDK_STAMP)
-	PYTHONPATH=lib $(ALLENSDK_PY) -m neurotype.refresh $(REFRESH_ARGS)
+	PYTHONPATH=lib $(ALLENSDK_PY) -m neurotype.data.refresh $(REFRESH_ARGS)

@@ -13,9 +13,9 @@ import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from neurotype.baselines import SklearnClassifier
-from neurotype.data import TaskData, duplicate_groups
-from neurotype.evaluation import ModelSpec
+from neurotype.models.baselines import SklearnClassifier
+from neurotype.data.tables import TaskData, duplicate_groups
+from neurotype.models.spec import ModelSpec
 
 
 @pytest.fixture(autouse=True)

@@ -21,13 +21,13 @@ def seed_everything():
 
 @pytest.fixture(scope="session")
 def broad_paper41():
-    from neurotype.data import broad_task
+    from neurotype.data.tables import broad_task
 
     return broad_task("paper41")
 
 
 @pytest.fixture(scope="session")
 def subclass_paper41():
-    from neurotype.data import subclass_task
+    from neurotype.data.tables import subclass_task
 
     return subclass_task("paper41")

@@ -10,8 +10,8 @@ import pytest
 from sklearn.datasets import make_classification
 from sklearn.model_selection import train_test_split
 
-from neurotype import audit
-from neurotype.data import PAPER41_FEATURES, TaskData, duplicate_groups
+from neurotype.experiments import audit
+from neurotype.data.tables import PAPER41_FEATURES, TaskData, duplicate_groups
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from neurotype.book import Chapter
-from neurotype.book_check import check_book
+from neurotype.book.runner import Chapter
+from neurotype.book.check import check_book
 
 PNG_1x1 = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
                         "1f15c4890000000d49444154789c6360000002000001e221bc330000000049454e44ae426082")

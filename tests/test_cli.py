@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from neurotype import paths
-from neurotype.data import subclass_task
+from neurotype.data.tables import subclass_task
 
 SCRIPT = Path(sys.executable).with_name("neurotype")
 META = ["transgenic_line", "neurotransmitter", "reporter_status", "dendrite_type", "layer", "file_name"]
@@ -60,7 +60,7 @@ def test_train_predict_round_trip_matches_the_library(workdir, lspin_model, cell
     cells = pd.read_csv(cells_csv)
     assert list(predictions["cell_id"]) == list(cells["cell_id"])  # extra columns pass through
 
-    from neurotype.evaluation import get_model
+    from neurotype.models.registry import get_model
 
     task = subclass_task("paper41")
     model = get_model("lspin").make({"epochs": 80}, seed=3).fit(task.X, task.y_codes, species=task.species)

@@ -10,9 +10,12 @@ import pytest
 import torch
 
 from _protocol_fixtures import make_task
-from neurotype import alignment, transfer
-from neurotype.evaluation import ModelSpec, evaluate, get_model
-from neurotype.models import DANNClassifier, FCNNClassifier
+from neurotype.experiments import alignment, transfer
+from neurotype.models.spec import ModelSpec
+from neurotype.protocol.evaluation import evaluate
+from neurotype.models.registry import get_model
+from neurotype.models.dann import DANNClassifier
+from neurotype.models.fcnn import FCNNClassifier
 from neurotype.models.dann import grad_reverse
 from neurotype.models.weighting import row_weights
 
@@ -173,8 +176,8 @@ def test_tuning_scored_on_mouse_cells_ignores_every_human_label(small_task):
     (``tuning_species="mouse"``) returns the same value; scored on all cells it does not."""
     import optuna
 
-    from neurotype.evaluation import TuningObjective
-    from neurotype.splits import inner_split
+    from neurotype.protocol.evaluation import TuningObjective
+    from neurotype.data.splits import inner_split
 
     flipped_y = np.where(small_task.species == "human",
                          np.where(small_task.y == "aspiny", "spiny", "aspiny"), small_task.y)

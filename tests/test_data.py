@@ -10,7 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from neurotype import data, paths
+from neurotype import data
+
+from neurotype import paths
 
 
 def test_actd_cells_counts():

@@ -11,11 +11,12 @@ import pandas as pd
 import pytest
 
 from _protocol_fixtures import SpyLog, make_task, protocol_seed, spy_spec, toy_task  # noqa: F401
-from neurotype import evaluation
-from neurotype.baselines import SklearnClassifier, organism_column
-from neurotype.evaluation import (MODELS, LeakageError, ModelSpec, Report, TuningObjective, compare, evaluate,
-                                  get_model, register_model)
-from neurotype.splits import outer_folds
+from neurotype.protocol import evaluation
+from neurotype.models.baselines import SklearnClassifier, organism_column
+from neurotype.models.registry import MODELS, get_model, register_model
+from neurotype.models.spec import ModelSpec
+from neurotype.protocol.evaluation import LeakageError, Report, TuningObjective, compare, evaluate
+from neurotype.data.splits import outer_folds
 
 
 def _scores(report: Report) -> list:
@@ -25,7 +26,7 @@ def _scores(report: Report) -> list:
 # --- real data smoke test ---------------------------------------------------------------------
 
 def test_logreg_on_the_real_broad_task():
-    from neurotype.data import load_task
+    from neurotype.data.tables import load_task
 
     task = load_task("broad", "paper41")
     report = evaluate(task, "logreg", n_folds=2, n_repeats=1, seed=0)

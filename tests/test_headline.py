@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from neurotype import claims
-from neurotype.headline import headline_frame, headline_rows, verdict
+from neurotype.paper import claims
+from neurotype.paper.headline import headline_frame, headline_rows, verdict
 
 
 def test_verdict_directions():

@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from neurotype import interpret
-from neurotype.evaluation import evaluate
+from neurotype.experiments import interpret
+from neurotype.protocol.evaluation import evaluate
 
 
 @pytest.fixture(scope="module")
@@ -103,8 +103,8 @@ def test_plots_return_figures(lspin_report):
 
 
 def test_comparison_tables(subclass_paper41, tmp_path):
-    from neurotype import comparison
-    from neurotype.comparison import Config
+    from neurotype.experiments import comparison
+    from neurotype.experiments.comparison import Config
 
     reports = comparison.run_models(subclass_paper41, {"logreg": Config("logreg"), "lspin": Config("lspin", {"epochs": 20})},
                                     tmp_path, n_folds=3, n_repeats=1, seed=0, n_trials=0, log=None)

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from neurotype.models import GatedDANNClassifier, LSPINClassifier
+from neurotype.models.gated_dann import GatedDANNClassifier
+from neurotype.models.lspin import LSPINClassifier
 from neurotype.models.lspin import LSPIN, default_row_chunks, member_seed, train_full_batch_sgd
 
 
@@ -117,7 +118,7 @@ def test_fused_path_rejects_what_it_cannot_train(local):
 
 
 def test_same_seed_same_metrics(subclass_paper41):
-    from neurotype.evaluation import evaluate
+    from neurotype.protocol.evaluation import evaluate
 
     task = subclass_paper41
     runs = [evaluate(task, "lspin", n_folds=3, n_repeats=1, seed=1, params={"epochs": 30}) for _ in range(2)]
@@ -149,8 +150,8 @@ def test_gated_dann_gates_and_determinism():
 
 
 def test_lspin_and_gated_dann_are_registered(local):
-    from neurotype.evaluation import get_model
-    from neurotype.models.specs import LSPIN_PRESETS
+    from neurotype.models.registry import get_model
+    from neurotype.models.neural import LSPIN_PRESETS
 
     X, y, _ = local
     assert get_model("lspin").make().get_params()["lambda1"] == 0.01047

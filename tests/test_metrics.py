@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from _protocol_fixtures import protocol_seed  # noqa: F401  (autouse)
-from neurotype.metrics import (SCALAR_METRICS, aggregate_folds, confusion_matrices, fold_metrics,
+from neurotype.protocol.metrics import (SCALAR_METRICS, aggregate_folds, confusion_matrices, fold_metrics,
                                nadeau_bengio_interval, naive_interval, per_class_f1_name, species_keys,
                                summarize)
 

@@ -7,7 +7,9 @@ import pytest
 import torch
 from scipy.stats import norm
 
-from neurotype.models import DANNClassifier, FCNNClassifier, LSPINClassifier
+from neurotype.models.dann import DANNClassifier
+from neurotype.models.fcnn import FCNNClassifier
+from neurotype.models.lspin import LSPINClassifier
 from neurotype.models.dann import ganin_lambda, grad_reverse
 from neurotype.models.lspin import LSPIN, expected_open_gates
 
@@ -106,8 +108,8 @@ def test_fast_tanh_is_tanh():
 
 
 def test_neural_models_are_registered_and_build_from_their_specs(two_domains):
-    from neurotype.evaluation import get_model
-    from neurotype.models.specs import parse_architecture
+    from neurotype.models.registry import get_model
+    from neurotype.models.neural import parse_architecture
 
     assert parse_architecture("64-32-16") == (64, 32, 16)
     with pytest.raises(ValueError, match="widths joined by '-'"):

@@ -8,7 +8,7 @@ import jupytext
 import yaml
 
 from neurotype import paths
-from neurotype.book import chapters_from_toc
+from neurotype.book.runner import chapters_from_toc
 
 
 def _requirement_pins() -> dict[str, str]:

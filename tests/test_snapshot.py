@@ -6,7 +6,7 @@ import hashlib
 import json
 
 from neurotype import paths
-from neurotype.snapshot import specimen_records, write_cells_json
+from neurotype.data.snapshot import specimen_records, write_cells_json
 
 SHA256 = {
     "data/source/cell_types_specimen_details.csv": "38f560ebb92180b20bd6f390e25a1aaca2a16465338224561628ce3df53dfb2d",

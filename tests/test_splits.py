@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from neurotype.preprocessing import PerGroupScaler, make_preprocessor
-from neurotype.splits import inner_split, outer_folds
+from neurotype.data.preprocessing import PerGroupScaler, make_preprocessor
+from neurotype.data.splits import inner_split, outer_folds
 
 
 def test_outer_folds_partition_and_stratify(broad_paper41):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from neurotype import simulate, stimuli
+from neurotype.ephys import simulate, stimuli
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from neurotype import features, simulate, stimuli
+from neurotype.ephys import features, simulate, stimuli
 
 
 @pytest.mark.parametrize("kind", ["noise_sweeps", "step_sweeps"])

@@ -15,7 +15,8 @@ import pandas as pd
 import pytest
 
 from actd_files import nwb_arrays, run_allensdk, write_nwb1
-from neurotype import features, paths, simulate, stimuli
+from neurotype.ephys import features, simulate, stimuli
+from neurotype import paths
 
 RATE = 50_000.0
 
@@ -198,8 +199,8 @@ def test_force_replaces_the_bundled_snapshot_of_the_root_it_is_given(tmp_path, n
         [{"sweep_number": sweep, "stimulus_name": "Noise 1", "num_spikes": result.n_spikes}]))
     real_before = {p: _digest(p) for p in [*paths.ACTD_CACHE.iterdir(), *paths.PAPER41.iterdir()] if p.is_file()}
     summary = run_allensdk(
-        "import runpy, sys\nsys.argv = ['neurotype.refresh', *sys.argv[1:]]\n"
-        "runpy.run_module('neurotype.refresh', run_name='__main__')\n",
+        "import runpy, sys\nsys.argv = ['neurotype.data.refresh', *sys.argv[1:]]\n"
+        "runpy.run_module('neurotype.data.refresh', run_name='__main__')\n",
         "--with-sweeps", "--reuse-cache", "--force", "--specimen-ids", str(specimen),
         env={"NEUROTYPE_ROOT": str(root)},
     )

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from neurotype import separation
+from neurotype.ephys import separation
 
 matplotlib.use("Agg")
 

@@ -4,7 +4,7 @@ import matplotlib
 import numpy as np
 import pytest
 
-from neurotype import features, simulate, stimuli
+from neurotype.ephys import features, simulate, stimuli
 from neurotype.plots.features import plot_stimulus_responses
 
 matplotlib.use("Agg")

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from neurotype import stimuli
+from neurotype.ephys import stimuli
 
 
 def test_long_square_lasts_one_second_at_the_requested_amplitude():

@@ -22,7 +22,7 @@ import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
 from torch import nn
 
-from neurotype.preprocessing import make_preprocessor, organism_column
+from neurotype.data.preprocessing import make_preprocessor, organism_column
 
 __all__ = ["ACTIVATIONS", "Tanh", "mlp", "OPTIMIZERS", "make_optimizer", "TorchClassifier", "EarlyStopping"]
 

@@ -21,7 +21,7 @@ from torch import nn
 
 from neurotype.models.base import EarlyStopping, make_optimizer, mlp
 from neurotype.models.dann import DANN, DomainAdversarialClassifier
-from neurotype.models.lspin import _noise_generator, expected_open_gates, open_gates
+from neurotype.models.lspin import noise_generator, expected_open_gates, open_gates
 
 __all__ = ["GatedDANN", "GatedDANNClassifier"]
 
@@ -99,7 +99,7 @@ class GatedDANNClassifier(DomainAdversarialClassifier):
         validation = self._validation(X_val, y_val, species_val)
         stopper = EarlyStopping(self.patience)
         generator = torch.Generator().manual_seed(self.seed)
-        noise = _noise_generator(self.seed)
+        noise = noise_generator(self.seed)
         steps_per_epoch = max(1, math.ceil(len(labelled) / self.batch_size))
         total_steps = steps_per_epoch * self.max_epochs
         half = max(1, self.batch_size // 2)

@@ -28,7 +28,7 @@ from torch import nn
 from neurotype.models.base import TorchClassifier, make_optimizer, mlp
 
 __all__ = ["expected_open_gates", "member_seed", "rbf_kernel", "LSPIN", "LSPINClassifier",
-           "open_gates", "train_full_batch_sgd", "default_row_chunks", "LSPIN_PAPER_PRESET", "ENGINES"]
+           "open_gates", "noise_generator", "train_full_batch_sgd", "default_row_chunks", "LSPIN_PAPER_PRESET", "ENGINES"]
 
 #: Training paths of :class:`LSPINClassifier` (``auto`` picks ``fused`` whenever it applies).
 ENGINES = ("auto", "fused", "autograd")
@@ -57,7 +57,8 @@ def open_gates(mu: torch.Tensor, sigma: float, stochastic: bool,
     return torch.clamp(0.5 + mu + noise, 0.0, 1.0)
 
 
-def _noise_generator(seed: int) -> torch.Generator:
+def noise_generator(seed: int) -> torch.Generator:
+    """The seeded generator of a model's gate noise (shared by LSPIN and the gated DANN)."""
     return torch.Generator().manual_seed(int(seed) + 7_919)
 
 
@@ -341,7 +342,7 @@ class LSPINClassifier(TorchClassifier):
             torch.manual_seed(seed)
             members.append(LSPIN(Xt.shape[1], len(self.classes_), self.gate_hidden, self.hidden, self.activation,
                                  self.sigma))
-        generators = [_noise_generator(seed) for seed in seeds]
+        generators = [noise_generator(seed) for seed in seeds]
         weights = self._class_weights(yt)
         if engine == "fused":
             train_full_batch_sgd(members, Xt, yt, epochs=self.epochs, lr=self.lr, lambda1=self.lambda1,
@@ -384,7 +385,7 @@ class LSPINClassifier(TorchClassifier):
     @property
     def fitted_members(self) -> list[LSPIN]:
         """The trained members; an estimator restored with only ``module_`` (e.g. by
-        :mod:`neurotype.saved`, which stores one module) counts as a single member."""
+        :mod:`neurotype.app.saved`, which stores one module) counts as a single member."""
         members = getattr(self, "members_", None)
         if members is None:
             if getattr(self, "module_", None) is None:

@@ -22,7 +22,7 @@ def plot_composition(frames: Mapping[str, pd.DataFrame]) -> Figure:
     Parameters
     ----------
     frames
-        ``{panel title: composition frame}`` from :func:`neurotype.audit.composition_shift`
+        ``{panel title: composition frame}`` from :func:`neurotype.experiments.audit.composition_shift`
         (columns ``share_train``, ``share_test``; ``attrs["tvd"]`` shown in the title).
     """
     if not frames:
@@ -50,7 +50,7 @@ def plot_split_effect(scores: pd.DataFrame, metric: str = "f1_macro") -> Figure:
     Parameters
     ----------
     scores
-        Concatenated :func:`neurotype.audit.split_effect` frames (columns ``model``, ``split``, ``metric``).
+        Concatenated :func:`neurotype.experiments.audit.split_effect` frames (columns ``model``, ``split``, ``metric``).
     """
     models = list(dict.fromkeys(scores["model"]))
     fig, ax = plt.subplots(figsize=(1.4 + 1.3 * len(models), 3.4))
@@ -79,7 +79,7 @@ def plot_selection(selection: pd.DataFrame, metric: str = "macro F1") -> Figure:
     Parameters
     ----------
     selection
-        :func:`neurotype.audit.selection_optimism` output (one row per fold).
+        :func:`neurotype.experiments.audit.selection_optimism` output (one row per fold).
     """
     fig, ax = plt.subplots(figsize=(5.2, 3.6))
     for x, name, color, title in ((0, "by_test", ORIGINAL_COLOR, "chosen by test score"),

@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.figure import Figure
 
-from neurotype.data import SPECIES, SUBCLASSES
+from neurotype.data.tables import SPECIES, SUBCLASSES
 
 __all__ = ["SUBCLASS_COLORS", "SPECIES_COLORS", "plot_taxonomy", "plot_funnel", "plot_dendrite_by_species",
            "plot_subclass_counts"]

@@ -10,7 +10,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from neurotype.plots.data import BROAD_COLORS, SUBCLASS_COLORS
-from neurotype.simulate import SimulationResult
+from neurotype.ephys.simulate import SimulationResult
 
 __all__ = ["CELL_COLORS", "STIMULUS_TITLES", "plot_stimulus_responses", "plot_two_class_effects",
            "plot_multi_class_effects", "plot_feature_distributions"]
@@ -119,9 +119,9 @@ def plot_multi_class_effects(multi: pd.DataFrame, one_vs_rest: pd.DataFrame) -> 
     Parameters
     ----------
     multi : pandas.DataFrame
-        :func:`neurotype.separation.multi_class_separation` output.
+        :func:`neurotype.ephys.separation.multi_class_separation` output.
     one_vs_rest : pandas.DataFrame
-        :func:`neurotype.separation.one_vs_rest_rank_biserial` output (features × classes).
+        :func:`neurotype.ephys.separation.one_vs_rest_rank_biserial` output (features × classes).
 
     Returns
     -------

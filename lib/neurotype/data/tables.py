@@ -32,7 +32,7 @@ __all__ = [
     "CRE_LINE_SUBCLASS", "EXCITATORY_LINES", "NOISE_SPIKE_FEATURES", "PAPER_ACTD_FEATURES",
     "PAPER41_FEATURES", "ACTD_FEATURES", "FEATURE_SETS", "META_COLUMNS", "Exclusion",
     "CellSelection", "TaskData", "feature_names", "read_actd_cells", "load_actd", "load_paper41",
-    "select_cells", "load_task", "read_table", "to_numeric", "broad_task", "subclass_task", "duplicate_groups",
+    "select_cells", "contradicts_line", "load_task", "read_table", "to_numeric", "broad_task", "subclass_task", "duplicate_groups",
 ]
 
 FeatureSetName = Literal["paper41", "actd"]
@@ -355,7 +355,8 @@ class CellSelection:
         return pd.DataFrame([e.__dict__ for e in self.funnel])
 
 
-def _contradicts_line(table: pd.DataFrame) -> pd.Series:
+def contradicts_line(table: pd.DataFrame) -> pd.Series:
+    """Mouse cells whose dendrite type contradicts their Cre line (spiny in an inhibitory line or the reverse)."""
     excitatory = table["cre_line"].isin(EXCITATORY_LINES)
     return ((table["dendrite_type"] == "spiny") & ~excitatory) | ((table["dendrite_type"] == "aspiny") & excitatory)
 
@@ -396,7 +397,7 @@ def select_cells(feature_set: FeatureSetName = "paper41", task: TaskName = "broa
             elif rule == "unknown_line":
                 drop = current["subclass"].isna()
             elif rule == "dendrite_contradicts_line":
-                drop = _contradicts_line(current)
+                drop = contradicts_line(current)
             else:
                 drop = ~current["specimen_id"].isin(paper.loc[paper["species"] == species, "specimen_id"])
             current = current[~drop]

@@ -1,6 +1,6 @@
-"""Classical baselines behind the :class:`~neurotype.evaluation.Classifier` interface.
+"""Classical baselines behind the :class:`~neurotype.protocol.evaluation.Classifier` interface.
 
-Four models, registered in :data:`neurotype.evaluation.MODELS`:
+Four models, registered in :data:`neurotype.protocol.evaluation.MODELS`:
 
 ``logreg``
     Multinomial logistic regression (L2).
@@ -13,7 +13,7 @@ Four models, registered in :data:`neurotype.evaluation.MODELS`:
 ``xgb``
     Gradient-boosted trees (``xgboost.XGBClassifier``, ``tree_method="hist"``).
 
-Each is :func:`neurotype.preprocessing.make_preprocessor` (median imputation, standard scaling)
+Each is :func:`neurotype.data.preprocessing.make_preprocessor` (median imputation, standard scaling)
 followed by the estimator, refitted on every training fold. With ``species_flag=True`` an
 organism column (0 = mouse, 1 = human) is appended *after* scaling, as the raw 0/1 indicator:
 the paper's "organism feature", also offered to the baselines so that comparisons with it are
@@ -34,8 +34,8 @@ from sklearn.preprocessing import LabelEncoder
 from sklearn.svm import SVC
 from sklearn.utils.metaestimators import available_if
 
-from neurotype.evaluation import ModelSpec, register_model
-from neurotype.preprocessing import make_preprocessor, organism_column
+from neurotype.models.spec import ModelSpec
+from neurotype.data.preprocessing import make_preprocessor, organism_column
 
 if TYPE_CHECKING:
     import optuna
@@ -111,10 +111,10 @@ def _space_logreg(trial: "optuna.Trial") -> dict[str, Any]:
             "class_weight": trial.suggest_categorical("class_weight", [None, "balanced"])}
 
 
-LOGREG = register_model("logreg", ModelSpec(
+LOGREG = ModelSpec(
     name="logreg", build=_build_logreg, search_space=_space_logreg,
     defaults={"C": 1.0, "class_weight": None, "species_flag": False},
-    description="L2 logistic regression on median-imputed, standardised features"))
+    description="L2 logistic regression on median-imputed, standardised features")
 
 
 # --- RBF support-vector classifier ------------------------------------------------------------
@@ -131,10 +131,10 @@ def _space_svc(trial: "optuna.Trial") -> dict[str, Any]:
             "class_weight": trial.suggest_categorical("class_weight", [None, "balanced"])}
 
 
-SVC_RBF = register_model("svc", ModelSpec(
+SVC_RBF = ModelSpec(
     name="svc", build=_build_svc, search_space=_space_svc,
     defaults={"C": 1.0, "gamma": "scale", "class_weight": None, "species_flag": False},
-    description="RBF support-vector classifier (decision function, no probabilities)"))
+    description="RBF support-vector classifier (decision function, no probabilities)")
 
 
 # --- random forest ----------------------------------------------------------------------------
@@ -155,11 +155,11 @@ def _space_rf(trial: "optuna.Trial") -> dict[str, Any]:
             "class_weight": trial.suggest_categorical("class_weight", [None, "balanced", "balanced_subsample"])}
 
 
-RANDOM_FOREST = register_model("rf", ModelSpec(
+RANDOM_FOREST = ModelSpec(
     name="rf", build=_build_rf, search_space=_space_rf,
     defaults={"n_estimators": 300, "max_depth": None, "min_samples_leaf": 1, "max_features": "sqrt",
               "class_weight": None, "species_flag": False},
-    description="random forest (single-threaded)"))
+    description="random forest (single-threaded)")
 
 
 # --- XGBoost ----------------------------------------------------------------------------------
@@ -185,8 +185,8 @@ def _space_xgb(trial: "optuna.Trial") -> dict[str, Any]:
             "reg_lambda": trial.suggest_float("reg_lambda", 1e-3, 10.0, log=True)}
 
 
-XGBOOST = register_model("xgb", ModelSpec(
+XGBOOST = ModelSpec(
     name="xgb", build=_build_xgb, search_space=_space_xgb,
     defaults={"n_estimators": 300, "max_depth": 4, "learning_rate": 0.1, "subsample": 0.8,
               "colsample_bytree": 0.8, "min_child_weight": 1.0, "reg_lambda": 1.0, "species_flag": False},
-    description="gradient-boosted trees (xgboost, hist, single-threaded)"))
+    description="gradient-boosted trees (xgboost, hist, single-threaded)")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from neurotype.data import BROAD_CLASSES, SPECIES, SUBCLASSES
+from neurotype.data.tables import BROAD_CLASSES, SPECIES, SUBCLASSES
 
 __all__ = ["line_counts", "dendrite_counts", "subclass_counts"]
 

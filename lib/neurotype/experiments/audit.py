@@ -37,12 +37,14 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import f1_score, precision_score, recall_score
 
-from neurotype import claims, paths
-from neurotype.data import (BROAD_CLASSES, PAPER41_FEATURES, PAPER41_SUBCLASS_LABELS, SUBCLASSES, DataError,
+from neurotype.paper import claims
+
+from neurotype import paths
+from neurotype.data.tables import (BROAD_CLASSES, PAPER41_FEATURES, PAPER41_SUBCLASS_LABELS, SUBCLASSES, DataError,
                             TaskData, duplicate_groups)
-from neurotype.evaluation import get_model
-from neurotype.metrics import OVERALL, fold_metrics
-from neurotype.splits import inner_split, outer_folds
+from neurotype.models.registry import get_model
+from neurotype.protocol.metrics import OVERALL, fold_metrics
+from neurotype.data.splits import inner_split, outer_folds
 
 __all__ = [
     "PAPER_CLAIMS", "ORIGINAL_TEST_FRACTION", "MOUSE_ONLY_COLUMNS", "read_original_tables", "original_task",
@@ -98,7 +100,7 @@ def read_original_tables(directory: Path | str = paths.PAPER41) -> dict[str, pd.
 
 
 def original_task(tables: Mapping[str, pd.DataFrame], task: str = "subclass") -> TaskData:
-    """A :class:`~neurotype.data.TaskData` over raw CSV rows, keeping their file order.
+    """A :class:`~neurotype.data.tables.TaskData` over raw CSV rows, keeping their file order.
 
     Parameters
     ----------
@@ -264,7 +266,7 @@ def split_effect(task: TaskData, model: str, *, params: Mapping[str, Any] | None
                  n_folds: int = 5, seed: int = 0, n_jobs: int = 1) -> pd.DataFrame:
     """One model scored on the unshuffled split and on stratified shuffled splits of the same rows.
 
-    The shuffled splits are neurotype's outer folds (:func:`neurotype.splits.outer_folds`:
+    The shuffled splits are neurotype's outer folds (:func:`neurotype.data.splits.outer_folds`:
     stratified on label × species, duplicate-aware); with ``n_folds=5`` each tests on 20 % of the
     cells, as the unshuffled split does. Preprocessing is fitted on training rows in both.
 
@@ -377,7 +379,7 @@ def dropna_effect(reenactment: DropnaReenactment, *, max_epochs: int = 100, seed
         With no target-domain row the domain classifier has a single class to predict, so the
         adversarial term carries no information about humans and the DANN's
         :class:`~neurotype.models.DANNClassifier` refuses to train. What is left is its label
-        branch: the same layers (:data:`neurotype.models.specs` DANN defaults) trained on the
+        branch: the same layers (:data:`neurotype.models.neural` DANN defaults) trained on the
         mouse rows alone (``fcnn`` with the DANN's network settings).
     ``"DANN with human rows"``
         The paper's semi-supervised DANN on the same mouse rows plus every human training row.
@@ -517,7 +519,7 @@ def score_matrix(task: TaskData, model: str, configurations: Sequence[Mapping[st
 
     For outer fold ``j`` each configuration is fitted on the fold's training rows and scored on
     its test rows (``test[c, j]``), and fitted on an inner fit split of the training rows and
-    scored on the inner validation split (``validation[c, j]``, :func:`neurotype.splits.inner_split`).
+    scored on the inner validation split (``validation[c, j]``, :func:`neurotype.data.splits.inner_split`).
 
     Returns
     -------

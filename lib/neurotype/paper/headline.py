@@ -1,7 +1,7 @@
 """The book's headline table: each claim of the paper beside our measurement and a verdict.
 
 Everything is read from the chapters' ``report.json`` files (``results_dir/<chapter>/``); the
-paper's numbers come from :mod:`neurotype.claims`. A verdict compares the claimed number with
+paper's numbers come from :mod:`neurotype.paper.claims`. A verdict compares the claimed number with
 our 95 % interval: inside it, the claim is consistent with our measurement; outside it, we
 say in which direction it misses.
 """
@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from neurotype import claims
-from neurotype.metrics import format_estimate, format_interval
-from neurotype.reports import read_report
+from neurotype.paper import claims
+from neurotype.protocol.metrics import format_estimate, format_interval
+from neurotype.protocol.reports import read_report
 
 __all__ = ["HeadlineRow", "headline_rows", "headline_frame", "verdict"]
 

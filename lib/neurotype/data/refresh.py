@@ -2,10 +2,10 @@
 
 Run through ``make refresh-data`` (``REFRESH_ARGS="--with-sweeps --limit 5"`` passes options),
 which creates ``.venv-allensdk`` (allensdk 2.16.2 pins numpy < 1.24, so it cannot share the core
-environment) and runs ``python -m neurotype.refresh`` there. This module therefore imports only
+environment) and runs ``python -m neurotype.data.refresh`` there. This module therefore imports only
 what that environment has: allensdk, numpy, pandas and h5py, plus three neurotype modules that
 need nothing else (:mod:`neurotype.paths`, the unit checks and feature names of
-:mod:`neurotype.features`, the Cre-line vocabulary of :mod:`neurotype.data`). ipfx is not
+:mod:`neurotype.ephys.features`, the Cre-line vocabulary of :mod:`neurotype.data.tables`). ipfx is not
 installed there, so the spikes are measured with allensdk's own
 :class:`~allensdk.ephys.ephys_extractor.EphysSweepFeatureExtractor`, the extractor ipfx grew
 out of; ``tests/features/test_refresh.py`` checks that both give the same 14 features on a
@@ -42,8 +42,8 @@ import numpy as np
 import pandas as pd
 
 from neurotype import paths
-from neurotype.features import SPIKE_FEATURES, SweepError, validate_sweep
-from neurotype.snapshot import CELLS_JSON, MANIFEST_JSON
+from neurotype.ephys.features import SPIKE_FEATURES, SweepError, validate_sweep
+from neurotype.data.snapshot import CELLS_JSON, MANIFEST_JSON
 
 __all__ = [
     "NOISE_STIMULI",
@@ -124,8 +124,8 @@ def noise_sweep_numbers(nwb_path: Path | str) -> list[int]:
 def allensdk_spike_features(t, v, i, *, filter_khz: float = 10.0) -> dict:
     """The 14 spike features of one sweep with allensdk's ``EphysSweepFeatureExtractor``.
 
-    The same quantities, names and units as :func:`neurotype.features.sweep_spike_features`
-    (which uses ipfx); input goes through the same :func:`~neurotype.features.validate_sweep`.
+    The same quantities, names and units as :func:`neurotype.ephys.features.sweep_spike_features`
+    (which uses ipfx); input goes through the same :func:`~neurotype.ephys.features.validate_sweep`.
 
     Parameters
     ----------
@@ -147,7 +147,7 @@ def allensdk_spike_features(t, v, i, *, filter_khz: float = 10.0) -> dict:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             extractor.process_spikes()
-    except Exception as error:  # same policy as neurotype.features: name the sweep, not the internals
+    except Exception as error:  # same policy as neurotype.ephys.features: name the sweep, not the internals
         raise SweepError(f"allensdk could not analyse the sweep ({t.size} samples): {type(error).__name__}: {error}") from error
     spikes = pd.DataFrame(extractor.spikes())
     row = {"n_spikes": int(len(spikes))}
@@ -219,7 +219,7 @@ def _paper_layer(layer) -> str | None:
 def paper41_tables(cells: list[dict], ephys_features: pd.DataFrame, noise: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """Assemble tables in the layout of ``data/paper41/{mouse,human}_ephys_data.csv``.
 
-    The curation follows the paper's tables (and :func:`neurotype.data.select_cells`):
+    The curation follows the paper's tables (and :func:`neurotype.data.tables.select_cells`):
     sparsely spiny cells out; for mouse, Cre lines outside the five-subclass mapping and
     dendrite types that contradict the line out; cells without a Noise sweep with spikes out.
 
@@ -237,8 +237,8 @@ def paper41_tables(cells: list[dict], ephys_features: pd.DataFrame, noise: pd.Da
     dict
         ``{"mouse": DataFrame, "human": DataFrame}`` with the paper's columns and order.
     """
-    from neurotype.data import ACTD_SPECIES, CRE_LINE_SUBCLASS, PAPER41_SUBCLASS_LABELS, PAPER_ACTD_FEATURES
-    from neurotype.data import _contradicts_line
+    from neurotype.data.tables import ACTD_SPECIES, CRE_LINE_SUBCLASS, PAPER41_SUBCLASS_LABELS, PAPER_ACTD_FEATURES
+    from neurotype.data.tables import contradicts_line
 
     label_of = {subclass: label for label, subclass in PAPER41_SUBCLASS_LABELS.items()}
     meta = pd.DataFrame({
@@ -257,7 +257,7 @@ def paper41_tables(cells: list[dict], ephys_features: pd.DataFrame, noise: pd.Da
     features = list(SPIKE_FEATURES) + list(PAPER_ACTD_FEATURES)
     mouse = table[table["species"] == "mouse"].copy()
     subclass = mouse["cre_line"].map(CRE_LINE_SUBCLASS)
-    keep = subclass.notna() & ~_contradicts_line(mouse)
+    keep = subclass.notna() & ~contradicts_line(mouse)
     mouse = mouse[keep].copy()
     mouse["transgenic_line"] = subclass[keep].map(label_of)
     mouse["neurotransmitter"] = np.where(mouse["transgenic_line"] == "Glutamatergic", "Glutamatergic", "GABAergic")
@@ -384,7 +384,7 @@ def refresh(out_dir: Path = DEFAULT_OUT, *, with_sweeps: bool = False, force: bo
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m neurotype.refresh", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m neurotype.data.refresh", description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder (default: data/refresh)")
     parser.add_argument("--with-sweeps", action="store_true", help="download NWB files and recompute the noise-sweep features")
     parser.add_argument("--force", action="store_true", help="replace the bundled snapshot in data/actd and data/paper41")

@@ -1,7 +1,7 @@
 """Many models through one protocol: run, save, tabulate (the LSPIN chapter's Table 2).
 
 :func:`run_models` evaluates a set of named model configurations with identical folds and
-tuning budget and saves each :class:`~neurotype.evaluation.Report` as ``<directory>/<label>.json``;
+tuning budget and saves each :class:`~neurotype.protocol.evaluation.Report` as ``<directory>/<label>.json``;
 the table helpers turn the reports into the chapter's tables and figure data.
 """
 
@@ -14,17 +14,17 @@ from typing import Any, Callable, Mapping, Sequence
 
 import pandas as pd
 
-from neurotype import claims
-from neurotype.data import TaskData
-from neurotype.evaluation import Report, compare, evaluate
-from neurotype.metrics import SCALAR_METRICS, intervals_overlap, per_class_f1_name
+from neurotype.paper import claims
+from neurotype.data.tables import TaskData
+from neurotype.protocol.evaluation import Report, compare, evaluate
+from neurotype.protocol.metrics import SCALAR_METRICS, intervals_overlap, per_class_f1_name
 
 __all__ = ["Config", "run_models", "load_reports", "SUBCLASS_BASELINES", "table2", "interval_frame", "claims_frame",
            "feature_set_effect", "PAPER_LSPIN_CLAIMS", "PAPER_CONFUSION_DERIVED"]
 
 #: The baselines that Table 2 puts beside LSPIN (the chapter-05 report labels of their default runs).
 SUBCLASS_BASELINES = ("logreg", "svc", "rf", "xgb", "fcnn")
-#: The paper's LSPIN numbers on the five mouse subclasses (its Table 2; written once in neurotype.claims).
+#: The paper's LSPIN numbers on the five mouse subclasses (its Table 2; written once in neurotype.paper.claims).
 PAPER_LSPIN_CLAIMS: dict[str, float] = dict(claims.LSPIN)
 #: What the paper's Fig 11 caption implies: its per-class recalls average to this macro recall.
 #: Precision and F1 would need the figure's off-diagonal cells, which the text does not give

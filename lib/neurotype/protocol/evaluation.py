@@ -1,24 +1,24 @@
 """The evaluation protocol every model in neurotype goes through.
 
 One call, :func:`evaluate`, runs repeated stratified group K-fold cross-validation
-(:func:`neurotype.splits.outer_folds`) on a :class:`~neurotype.data.TaskData`:
+(:func:`neurotype.data.splits.outer_folds`) on a :class:`~neurotype.data.tables.TaskData`:
 
 1. Each outer fold's training rows (optionally one species only, ``train_species``) are the
    only rows that shape the model. Imputation and scaling live inside the model, so they are
    refitted on every training fold.
 2. With ``n_trials > 0`` an Optuna study per outer fold tunes the hyperparameters on an
-   inner validation split of those training rows (:func:`neurotype.splits.inner_split`);
+   inner validation split of those training rows (:func:`neurotype.data.splits.inner_split`);
    the best parameters are then refitted on the whole outer training fold (models that
    early-stop keep the inner split and receive it as ``X_val``).
 3. The refitted model predicts the outer test rows (optionally one species only,
-   ``test_species``), which are scored per fold (:mod:`neurotype.metrics`) and aggregated.
+   ``test_species``), which are scored per fold (:mod:`neurotype.protocol.metrics`) and aggregated.
 
 A leak guard records every specimen id the tuning objective touched and raises
 :class:`LeakageError` if an outer-test id is among them; the report keeps the training, test
 and tuning ids of every fold so the claim can be checked afterwards.
 
-Models plug in through :class:`ModelSpec` and :func:`register_model`; the baselines
-(``logreg``, ``svc``, ``rf``, ``xgb``) live in :mod:`neurotype.baselines`.
+Models plug in through :class:`~neurotype.models.spec.ModelSpec`; the registry of names
+(:mod:`neurotype.models.registry`) lists the baselines and the neural models explicitly.
 
 Seeds: everything derives from ``seed``. Outer fold ``i`` (``i = repeat · n_folds + fold``)
 uses ``seed + i`` for its inner split, its model and its TPE sampler.
@@ -39,114 +39,21 @@ import pandas as pd
 from sklearn.metrics import balanced_accuracy_score, f1_score
 
 from neurotype import paths
-from neurotype.data import TaskData
-from neurotype.metrics import (OVERALL, aggregate_folds, confusion_matrices, fold_metrics, format_interval,
+from neurotype.data.tables import TaskData
+from neurotype.protocol.metrics import (OVERALL, aggregate_folds, confusion_matrices, fold_metrics, format_interval,
                                species_keys)
-from neurotype.reports import package_versions, to_jsonable
-from neurotype.splits import fold_index, inner_split, outer_folds
+from neurotype.protocol.reports import package_versions, to_jsonable
+from neurotype.data.splits import fold_index, inner_split, outer_folds
+from neurotype.models.registry import get_model
+from neurotype.models.spec import Classifier, ModelSpec
 
 if TYPE_CHECKING:  # optuna is imported lazily: only tuning needs it
     import optuna
 
 __all__ = [
-    "Classifier", "ModelSpec", "MODELS", "register_model", "get_model", "LeakageError", "tune",
-    "TUNING_METRICS", "TuningObjective", "study_name", "Report", "evaluate", "compare",
+    "LeakageError", "tune", "fit_model", "TUNING_METRICS", "TuningObjective", "study_name", "Report", "evaluate",
+    "compare",
 ]
-
-
-# --- the model interface ----------------------------------------------------------------------
-
-@runtime_checkable
-class Classifier(Protocol):
-    """What :func:`evaluate` needs from a model.
-
-    ``X`` is a DataFrame of raw features (index = specimen id, may hold NaN), ``y`` integer
-    class codes (positions in ``TaskData.classes``) and ``species`` an array of
-    ``"mouse"``/``"human"`` per row. Species is always passed so that domain-adaptation
-    models can use it; plain models ignore it. ``X_val``/``y_val``/``species_val`` are given
-    only to models whose spec has ``uses_validation=True`` (early stopping).
-    ``predict_proba(X, species=None)`` is optional.
-
-    A model may also define ``set_pruning_callback(callback)``: during tuning it then
-    receives ``callback(step, value)``, which reports an intermediate validation score to
-    Optuna and raises ``optuna.TrialPruned`` when the median pruner stops the trial.
-    """
-
-    def fit(self, X: pd.DataFrame, y: np.ndarray, species: np.ndarray | None = None,
-            X_val: pd.DataFrame | None = None, y_val: np.ndarray | None = None,
-            species_val: np.ndarray | None = None) -> "Classifier": ...
-
-    def predict(self, X: pd.DataFrame, species: np.ndarray | None = None) -> np.ndarray: ...
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """How to build, configure and tune one kind of model.
-
-    Attributes
-    ----------
-    name
-        Registry key, e.g. ``"logreg"``.
-    build
-        ``build(params, seed) -> Classifier``; ``params`` holds every key of ``defaults``.
-    defaults
-        Every hyperparameter the model takes, with the value used when not tuning. Keys
-        outside it are rejected (catches typos in fixed parameters).
-    search_space
-        ``search_space(trial) -> dict`` suggesting a subset of the hyperparameters with an
-        Optuna trial. Values must be JSON-serialisable (they are stored with the trial).
-    uses_validation
-        ``True`` for models that early-stop: they are fitted with ``X_val``/``y_val`` (the
-        inner validation split), also for the final refit.
-    description
-        One line for reports.
-    """
-
-    name: str
-    build: Callable[[Mapping[str, Any], int], Classifier]
-    defaults: Mapping[str, Any]
-    search_space: Callable[["optuna.Trial"], dict[str, Any]]
-    uses_validation: bool = False
-    description: str = ""
-
-    def params(self, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """The defaults updated with ``overrides``; an unknown key raises ``ValueError``."""
-        overrides = dict(overrides or {})
-        unknown = sorted(set(overrides) - set(self.defaults))
-        if unknown:
-            raise ValueError(f"model {self.name!r} has no hyperparameter(s) {unknown}; "
-                             f"known: {sorted(self.defaults)}")
-        return {**self.defaults, **overrides}
-
-    def make(self, overrides: Mapping[str, Any] | None = None, seed: int = 0) -> Classifier:
-        """A fresh, unfitted model with the given hyperparameters and seed."""
-        return self.build(self.params(overrides), int(seed))
-
-
-MODELS: dict[str, ModelSpec] = {}
-"""The model registry: name → :class:`ModelSpec`. Extend it with :func:`register_model`."""
-
-
-def register_model(name: str, spec: ModelSpec, *, replace: bool = False) -> ModelSpec:
-    """Add a model to :data:`MODELS` under ``name`` (``replace=True`` to overwrite one)."""
-    if not isinstance(spec, ModelSpec):
-        raise TypeError(f"spec must be a ModelSpec, got {type(spec).__name__}")
-    if name in MODELS and not replace:
-        raise ValueError(f"a model named {name!r} is already registered; pass replace=True to overwrite it")
-    if spec.name != name:
-        raise ValueError(f"registry name {name!r} differs from the spec's own name {spec.name!r}")
-    MODELS[name] = spec
-    return spec
-
-
-def get_model(model: str | ModelSpec) -> ModelSpec:
-    """The spec of a registered model name (a :class:`ModelSpec` passes through)."""
-    if isinstance(model, ModelSpec):
-        return model
-    try:
-        return MODELS[model]
-    except KeyError:
-        raise ValueError(f"unknown model {model!r}; known models: {sorted(MODELS)}") from None
 
 
 # --- tuning -----------------------------------------------------------------------------------
@@ -243,7 +150,7 @@ class TuningObjective:
                 if trial.should_prune():
                     raise optuna.TrialPruned()
             model.set_pruning_callback(report)
-        _fit(model, self.spec, task, self.fit_positions, self.validation_positions)
+        fit_model(model, self.spec, task, self.fit_positions, self.validation_positions)
         predicted = np.asarray(model.predict(X_val, species=species_val))
         if self.score_species is not None:
             scored = species_val == self.score_species
@@ -253,7 +160,7 @@ class TuningObjective:
         return TUNING_METRICS[self.metric](y_val, predicted)
 
 
-def _fit(model: Classifier, spec: ModelSpec, task: TaskData, fit_positions: np.ndarray,
+def fit_model(model: Classifier, spec: ModelSpec, task: TaskData, fit_positions: np.ndarray,
          validation_positions: np.ndarray | None) -> None:
     """Fit on ``fit_positions``; early-stopping models also get the validation rows."""
     kwargs: dict[str, Any] = {}
@@ -477,7 +384,7 @@ def _run_fold(task: TaskData, spec: ModelSpec, fold, *, n_folds: int, seed: int,
     estimator = spec.make(final_params, seed=fold_seed)
     refit_rows = fit_rows if spec.uses_validation else train
     _check_disjoint(ids[refit_rows], test_ids, f"repeat {fold.repeat} fold {fold.fold} final fit")
-    _fit(estimator, spec, task, refit_rows, validation_rows if spec.uses_validation else None)
+    fit_model(estimator, spec, task, refit_rows, validation_rows if spec.uses_validation else None)
     predicted_codes = np.asarray(estimator.predict(task.X.iloc[test], species=task.species[test]))
     predicted = np.asarray(task.classes)[predicted_codes.astype(int)]
     fold_scores = fold_metrics(task.y[test], predicted, task.classes, task.species[test])
@@ -519,7 +426,7 @@ def evaluate(task: TaskData, model: str | ModelSpec, *, n_folds: int = 5, n_repe
     Parameters
     ----------
     task
-        Cells, features and labels (:func:`neurotype.data.load_task`).
+        Cells, features and labels (:func:`neurotype.data.tables.load_task`).
     model
         A registered model name (:data:`MODELS`) or a :class:`ModelSpec`.
     n_folds, n_repeats, seed
@@ -728,9 +635,3 @@ def compare(reports: Sequence[Report] | Mapping[str, Report], metrics: Sequence[
             index.append((label, key))
     return pd.DataFrame(rows, index=pd.MultiIndex.from_tuples(index, names=["model", "species"]),
                         columns=list(metrics))
-
-
-# The baselines register themselves in MODELS.
-from neurotype import baselines as _baselines  # noqa: E402,F401
-# ... and so do the neural models.
-from neurotype.models import specs as _model_specs  # noqa: E402,F401

@@ -1,7 +1,7 @@
 """Cross-species experiments of the DANN chapters: transfer, scaling, λ sweep, human-label curve.
 
-Everything here runs through the honest protocol (:func:`neurotype.evaluation.evaluate`) or, for
-the learning curve, over the same seeded outer folds (:func:`neurotype.splits.outer_folds`):
+Everything here runs through the honest protocol (:func:`neurotype.protocol.evaluation.evaluate`) or, for
+the learning curve, over the same seeded outer folds (:func:`neurotype.data.splits.outer_folds`):
 every model, scaler and early-stopping decision comes from the outer training fold only.
 
 ``cross_species``
@@ -10,7 +10,7 @@ every model, scaler and early-stopping decision comes from the outer training fo
     also sees the target species' *features* of the training fold, never their labels).
 ``scaling_ablation``
     Pooled scaling vs the original code's per-species scaling, for logistic regression
-    (model ``logreg_scaling``, registered here).
+    (:data:`LOGREG_SCALING`, passed to ``evaluate`` as a spec).
 ``lambda_sweep``
     The DANN's reversal weight λ, constant values and Ganin's schedule, semi-supervised and
     unsupervised.
@@ -33,12 +33,14 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
 
-from neurotype import claims
-from neurotype.data import TaskData
-from neurotype.evaluation import ModelSpec, Report, _fit, evaluate, get_model, register_model
-from neurotype.metrics import summarize
-from neurotype.preprocessing import PerGroupScaler, make_preprocessor
-from neurotype.splits import Fold, fold_index, inner_split, outer_folds
+from neurotype.paper import claims
+from neurotype.data.tables import TaskData
+from neurotype.models.spec import ModelSpec
+from neurotype.protocol.evaluation import Report, fit_model, evaluate
+from neurotype.models.registry import get_model
+from neurotype.protocol.metrics import summarize
+from neurotype.data.preprocessing import PerGroupScaler, make_preprocessor
+from neurotype.data.splits import Fold, fold_index, inner_split, outer_folds
 
 if TYPE_CHECKING:
     import optuna
@@ -50,7 +52,7 @@ __all__ = [
     "run_models", "interval_frame", "time_dann_fit",
 ]
 
-# The paper's numbers are written once, in neurotype.claims.
+# The paper's numbers are written once, in neurotype.paper.claims.
 PAPER_DANN = claims.DANN_ACCURACY
 PAPER_TRANSFER = claims.FCNN_TRANSFER
 DIRECTIONS: tuple[tuple[str, str], ...] = (("mouse", "human"), ("human", "mouse"))
@@ -124,13 +126,12 @@ def _space_scaled(trial: "optuna.Trial") -> dict[str, Any]:
     return {"C": trial.suggest_float("C", 1e-3, 1e3, log=True)}
 
 
-LOGREG_SCALING = register_model("logreg_scaling", ModelSpec(
+LOGREG_SCALING = ModelSpec(
     name="logreg_scaling",
     build=lambda params, seed: ScaledLogisticRegression(params["scaling"], params["label_species"], params["C"],
                                                         seed=seed),
     defaults={"scaling": "pooled", "label_species": None, "C": 1.0}, search_space=_space_scaled,
-    description="logistic regression, pooled or per-species scaling, labels of one species or all"),
-    replace=True)
+    description="logistic regression, pooled or per-species scaling, labels of one species or all")
 
 
 # --- evaluate-based experiments ----------------------------------------------------------------
@@ -214,7 +215,7 @@ def scaling_ablation(task: TaskData, *, n_folds: int = 5, n_repeats: int = 1, se
     for scaling in SCALINGS:
         for source, target in settings:
             reports[f"{scaling} {_arrow(source, target)}"] = evaluate(
-                task, "logreg_scaling", params={"scaling": scaling, "label_species": source},
+                task, LOGREG_SCALING, params={"scaling": scaling, "label_species": source},
                 test_species=target, n_folds=n_folds, n_repeats=n_repeats, seed=seed, n_jobs=n_jobs)
     _save(reports, out_dir, "scaling_")
     return reports
@@ -369,7 +370,7 @@ def human_label_curve(task: TaskData, shares: Sequence[float] = (0.0, 0.1, 0.25,
                       fcnn_params: Mapping[str, Any] | None = None) -> pd.DataFrame:
     """Human test scores as the share of labelled human training cells grows.
 
-    The outer folds are :func:`neurotype.splits.outer_folds` (``n_folds``, ``n_repeats``,
+    The outer folds are :func:`neurotype.data.splits.outer_folds` (``n_folds``, ``n_repeats``,
     ``seed``), so the human test cells of each fold are the same at every share. In each fold,
     a share ``s`` labels ``ceil(s · n_c)`` human training cells of each class ``c`` (nested
     subsets, seeded per fold); every mouse training cell is labelled. Human-only training is
@@ -466,7 +467,7 @@ def slug(label: str) -> str:
 def run_models(task: TaskData, models: Mapping[str, Mapping[str, Any]], *, n_folds: int, n_repeats: int,
                seed: int, n_trials: int = 0, n_jobs: int = 1, out_dir: str | Path | None = None,
                study_dir: str | Path | None = None, tuned: Sequence[str] | None = None) -> dict[str, Report]:
-    """:func:`~neurotype.evaluation.evaluate` every model of :func:`table1_models` on the same folds.
+    """:func:`~neurotype.protocol.evaluation.evaluate` every model of :func:`table1_models` on the same folds.
 
     ``tuned`` names the models that get ``n_trials`` Optuna trials per outer fold (default: all);
     the others run with their fixed parameters. Each report is saved as
@@ -518,7 +519,7 @@ def time_dann_fit(task: TaskData, params: Mapping[str, Any] | None = None, repea
             spec = get_model("dann")
             model = spec.make(dict(params or {}), seed=seed + k)
             started = time.perf_counter()
-            _fit(model, spec, task, fit_rows, validation_rows)
+            fit_model(model, spec, task, fit_rows, validation_rows)
             seconds.append(time.perf_counter() - started)
             epochs.append(model.n_epochs_)
         return {"median_s": float(np.median(seconds)), "max_s": float(np.max(seconds)),

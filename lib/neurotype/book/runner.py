@@ -2,7 +2,7 @@
 
 ``python -m neurotype.book --profile full`` is what ``make book`` runs;
 ``--profile smoke --strict`` is what ``make test`` runs. Chapters are the
-percent-format ``book/*.py`` files named in ``book/_toc.yml``; each is converted
+percent-format ``book/*.py`` files named in the root's ``_toc.yml``; each is converted
 to a notebook, executed once by papermill (``smoke=True`` for the smoke
 profile), and the executed notebooks are staged with the book's configuration
 under ``_build/src`` so that Jupyter Book renders them without executing again. The root page is
@@ -38,6 +38,12 @@ class Chapter:
     source: Path
 
     @property
+    def page(self) -> str:
+        """The page's path in the book without suffix, as the table of contents names it (``book/01_data``)."""
+        folder = self.source.parent.name
+        return f"{folder}/{self.name}" if folder else self.name
+
+    @property
     def executable(self) -> bool:
         return self.source.suffix == ".py"
 
@@ -52,17 +58,17 @@ def _toc_files(entries: list[dict]) -> list[str]:
     return names
 
 
-def chapters_from_toc(book_dir: Path = paths.BOOK) -> list[Chapter]:
+def chapters_from_toc(root: Path = paths.ROOT) -> list[Chapter]:
     """Pages of the book, in table-of-contents order, with their source files."""
-    toc = yaml.safe_load((book_dir / "_toc.yml").read_text())
+    toc = yaml.safe_load((root / "_toc.yml").read_text())
     names = [toc["root"], *_toc_files(toc.get("chapters", []) + toc.get("parts", []))]
     chapters = []
     for name in names:
-        candidates = [book_dir / f"{name}{ext}" for ext in (".py", ".md", ".ipynb")]
+        candidates = [root / f"{name}{ext}" for ext in (".py", ".md", ".ipynb")]
         found = [c for c in candidates if c.is_file()]
         if not found:
-            raise FileNotFoundError(f"{book_dir / '_toc.yml'}: page {name!r} has no .py or .md source in {book_dir}")
-        chapters.append(Chapter(name=name, source=found[0]))
+            raise FileNotFoundError(f"{root / '_toc.yml'}: page {name!r} has no .py or .md source")
+        chapters.append(Chapter(name=Path(name).name, source=found[0]))
     return chapters
 
 
@@ -115,27 +121,31 @@ def _inherit_parameter_tags(path: Path) -> None:
 
 
 def stage_book(chapters: list[Chapter], executed_dir: Path, staging: Path) -> None:
-    """Copy the configuration, static pages and executed notebooks into one source tree."""
+    """Copy the configuration, static pages and executed notebooks into one source tree.
+
+    The staged tree mirrors the repository (``_config.yml`` and ``_toc.yml`` at its top, pages under
+    ``book/``), with each chapter's ``.py`` replaced by its executed notebook.
+    """
     if staging.exists():
         shutil.rmtree(staging)
-    staging.mkdir(parents=True)
-    config = yaml.safe_load((paths.BOOK / "_config.yml").read_text())
+    (staging / paths.BOOK.name).mkdir(parents=True)
+    config = yaml.safe_load((paths.ROOT / "_config.yml").read_text())
     # The chapters were executed once by papermill; Jupyter Book only renders them.
     config.setdefault("execute", {})["execute_notebooks"] = "off"
     (staging / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False))
+    shutil.copy2(paths.ROOT / "_toc.yml", staging / "_toc.yml")
     for extra in paths.BOOK.iterdir():
-        if extra.name == "_config.yml" or extra.suffix in {".py", ".ipynb"} or extra.name.startswith("."):
+        if extra.suffix in {".py", ".ipynb"} or extra.name.startswith(".") or extra.name == "__pycache__":
             continue
         if extra.is_dir():
-            if extra.name != "__pycache__":
-                shutil.copytree(extra, staging / extra.name)
+            shutil.copytree(extra, staging / paths.BOOK.name / extra.name)
         else:
-            shutil.copy2(extra, staging / extra.name)
+            shutil.copy2(extra, staging / paths.BOOK.name / extra.name)
     for chapter in chapters:
         if chapter.executable:
             executed = executed_dir / f"{chapter.name}.ipynb"
             if executed.is_file():  # absent when papermill could not even start it
-                shutil.copy2(executed, staging / executed.name)
+                shutil.copy2(executed, staging / paths.BOOK.name / executed.name)
 
 
 def build_html(staging: Path, strict: bool) -> int:

@@ -6,7 +6,7 @@ output is shown; every link between pages points at a page that exists; and the 
 button leads to the next page of the table of contents. A full-page screenshot of each page
 is saved under ``_build/screenshots/``.
 
-    python -m neurotype.book_check [--html _build/html]
+    python -m neurotype.book.check [--html _build/html]
 
 Needs Debian's ``chromium`` and ``chromium-driver`` (``make browser-env`` installs them).
 """
@@ -22,7 +22,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from neurotype import paths
-from neurotype.book import Chapter, chapters_from_toc
+from neurotype.book.runner import Chapter, chapters_from_toc
 
 __all__ = ["PageResult", "check_book", "main"]
 
@@ -91,7 +91,7 @@ def check_book(html_dir: Path = paths.BUILD / "html", screenshots: Path = paths.
             for position, page in enumerate(pages):
                 result = PageResult(page.name)
                 results.append(result)
-                path = html_dir / f"{page.name}.html"
+                path = html_dir / f"{page.page}.html"
                 if not path.is_file():
                     result.problems.append(f"{path} was not rendered")
                     continue
@@ -134,7 +134,7 @@ def check_book(html_dir: Path = paths.BUILD / "html", screenshots: Path = paths.
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m neurotype.book_check", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m neurotype.book.check", description=__doc__.splitlines()[0])
     parser.add_argument("--html", type=Path, default=paths.BUILD / "html")
     parser.add_argument("--screenshots", type=Path, default=paths.BUILD / "screenshots")
     args = parser.parse_args(argv)

@@ -26,8 +26,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from neurotype.features import FEATURE_UNITS
-from neurotype.reports import package_versions, to_jsonable
+from neurotype.ephys.features import FEATURE_UNITS
+from neurotype.protocol.reports import package_versions, to_jsonable
 
 __all__ = ["SCHEMA_VERSION", "ModelLoadError", "SavedModel", "save_model",
            "load_model", "data_sha256"]
@@ -191,7 +191,7 @@ def load_model(directory: Path | str, *, feature_set: str | None = None) -> Save
         if _file_sha256(path) != expected:
             raise ModelLoadError(f"{path}: checksum mismatch; the file changed after the model was saved "
                                  "(refusing to load it)")
-    from neurotype.evaluation import get_model
+    from neurotype.models.registry import get_model
 
     if meta.get("kind") == "torch":
         try:

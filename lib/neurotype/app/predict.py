@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from neurotype.data import read_table, to_numeric
-from neurotype.saved import SavedModel
+from neurotype.data.tables import read_table, to_numeric
+from neurotype.app.saved import SavedModel
 
 __all__ = ["read_cells", "predict_cells", "RANGE_MARGIN"]
 
@@ -20,7 +20,7 @@ RANGE_MARGIN = 0.5
 def read_cells(path: Path | str, features: list[str]) -> pd.DataFrame:
     """Read a CSV of cells whose columns use ACTD feature names; other columns pass through.
 
-    Raises :class:`~neurotype.data.DataError` naming the file, column, row and value for an
+    Raises :class:`~neurotype.data.tables.DataError` naming the file, column, row and value for an
     empty file, a missing feature column, or a non-numeric value.
     """
     table = read_table(path, features, what="feature column")

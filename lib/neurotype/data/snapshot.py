@@ -9,7 +9,7 @@ integer becomes integers, one whose values are all numbers becomes floats, anyth
 else stays text, and an empty cell becomes JSON ``null``. Text such as ``"NA"`` (the
 API's own value of ``tag__apical``) or ``"2/3"`` (a layer) is kept verbatim.
 
-Run ``python -m neurotype.snapshot`` to rebuild ``data/actd/cells.json``.
+Run ``python -m neurotype.data.snapshot`` to rebuild ``data/actd/cells.json``.
 """
 
 from __future__ import annotations
@@ -98,7 +98,7 @@ def write_cells_json(csv_path: Path, cache_dir: Path) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m neurotype.snapshot", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m neurotype.data.snapshot", description=__doc__.splitlines()[0])
     parser.add_argument("--source", type=Path, default=paths.SOURCE / "cell_types_specimen_details.csv")
     parser.add_argument("--cache-dir", type=Path, default=paths.ACTD_CACHE)
     args = parser.parse_args(argv)

@@ -1,7 +1,7 @@
 """Seeded, stratified, duplicate-aware splits.
 
-Every split stratifies on label × species (:attr:`neurotype.data.TaskData.strata`) and keeps
-each duplicate group (:func:`neurotype.data.duplicate_groups`) on one side, so identical cells
+Every split stratifies on label × species (:attr:`neurotype.data.tables.TaskData.strata`) and keeps
+each duplicate group (:func:`neurotype.data.tables.duplicate_groups`) on one side, so identical cells
 can never be both trained on and tested on.
 """
 
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.model_selection import StratifiedGroupKFold
 
-from neurotype.data import TaskData
+from neurotype.data.tables import TaskData
 
 __all__ = ["Fold", "outer_folds", "inner_split", "fold_index"]
 

@@ -1,4 +1,4 @@
-"""Registry entries (:data:`neurotype.evaluation.MODELS`) for the neural models.
+"""Registry entries (:data:`neurotype.protocol.evaluation.MODELS`) for the neural models.
 
 The search spaces follow the paper's Optuna set-up for its FCNN and DANN (Section 2.2): weight
 decay 1e-4 to 1, one of six architectures of three or four hidden layers, relu/selu/swish,
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Mapping
 
-from neurotype.evaluation import ModelSpec, register_model
+from neurotype.models.spec import ModelSpec
 from neurotype.models.dann import DANNClassifier
 from neurotype.models.fcnn import FCNNClassifier
 from neurotype.models.gated_dann import GatedDANNClassifier
@@ -66,12 +66,12 @@ def _network_kwargs(params: Mapping[str, Any]) -> dict[str, Any]:
 
 # --- FCNN -------------------------------------------------------------------------------------
 
-FCNN = register_model("fcnn", ModelSpec(
+FCNN = ModelSpec(
     name="fcnn",
     build=lambda params, seed: FCNNClassifier(**_network_kwargs(params), seed=seed),
     defaults={**_NETWORK_DEFAULTS, "species_flag": False},
     search_space=_paper_space, uses_validation=True,
-    description="the paper's fully connected network (species_flag=True adds the organism feature)"))
+    description="the paper's fully connected network (species_flag=True adds the organism feature)")
 
 
 # --- DANN -------------------------------------------------------------------------------------
@@ -87,12 +87,12 @@ def _build_dann(params: Mapping[str, Any], seed: int) -> DANNClassifier:
     return DANNClassifier(**kwargs, seed=seed)
 
 
-DANN_SPEC = register_model("dann", ModelSpec(
+DANN_SPEC = ModelSpec(
     name="dann", build=_build_dann,
     defaults={**_NETWORK_DEFAULTS, "max_epochs": 200, "mode": "semi", "lambda_": "schedule", "lambda_max": 1.0,
               "source": "mouse", "target": "human"},
     search_space=_dann_space, uses_validation=True,
-    description="domain-adversarial network, mouse = source, human = target (mode semi or unsupervised)"))
+    description="domain-adversarial network, mouse = source, human = target (mode semi or unsupervised)")
 
 
 # --- LSPIN ------------------------------------------------------------------------------------
@@ -119,14 +119,14 @@ def _build_lspin(params: Mapping[str, Any], seed: int) -> LSPINClassifier:
 
 
 _LSPIN_DEFAULTS = {k: v for k, v in LSPIN_PAPER_PRESET.items() if k not in ("gate_hidden", "hidden")}
-LSPIN_SPEC = register_model("lspin", ModelSpec(
+LSPIN_SPEC = ModelSpec(
     name="lspin", build=_build_lspin,
     defaults={**_LSPIN_DEFAULTS, "gate_architecture": "50-50-50", "architecture": "40-20", "weight_decay": 0.0,
               "class_weight": None, "n_members": 1},
     search_space=_lspin_space, uses_validation=False,
-    description="locally sparse network (Yang et al. 2022); defaults = the paper's settings"))
+    description="locally sparse network (Yang et al. 2022); defaults = the paper's settings")
 
-#: Named LSPIN configurations for :func:`neurotype.evaluation.evaluate` (``params=`` and ``n_trials``):
+#: Named LSPIN configurations for :func:`neurotype.protocol.evaluation.evaluate` (``params=`` and ``n_trials``):
 #: ``paper`` = the paper's settings, untuned; ``tuned`` = the search space above, tuned per outer
 #: fold on its inner validation split; ``tuned_ensemble`` = the same, each trial and the refit an
 #: average of five seeds (fixed a priori, not chosen on any test cell).
@@ -150,9 +150,9 @@ def _build_gated_dann(params: Mapping[str, Any], seed: int) -> GatedDANNClassifi
     return GatedDANNClassifier(**kwargs, seed=seed)
 
 
-GATED_DANN_SPEC = register_model("gated_dann", ModelSpec(
+GATED_DANN_SPEC = ModelSpec(
     name="gated_dann", build=_build_gated_dann,
     defaults={**DANN_SPEC.defaults, "lambda1": LSPIN_PAPER_PRESET["lambda1"], "sigma": LSPIN_PAPER_PRESET["sigma"],
               "gate_architecture": "50-50-50"},
     search_space=_gated_dann_space, uses_validation=True,
-    description="LSPIN's gating network in front of the DANN (mouse = source, human = target)"))
+    description="LSPIN's gating network in front of the DANN (mouse = source, human = target)")

@@ -1,6 +1,6 @@
 """Does the DANN align mouse and human cells? Species probes on held-out embeddings.
 
-For each outer fold (:func:`neurotype.splits.outer_folds`) every representation is learned on
+For each outer fold (:func:`neurotype.data.splits.outer_folds`) every representation is learned on
 the fold's training cells only; the fold's held-out cells are then mapped into it, and a
 *species probe* (a classifier predicting mouse vs human) is cross-validated on those held-out
 cells alone. A representation from which the probe cannot tell the species (balanced accuracy
@@ -29,10 +29,11 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
-from neurotype.data import TaskData
-from neurotype.evaluation import _fit, get_model
-from neurotype.preprocessing import make_preprocessor
-from neurotype.splits import Fold, fold_index, inner_split, outer_folds
+from neurotype.data.tables import TaskData
+from neurotype.protocol.evaluation import fit_model
+from neurotype.models.registry import get_model
+from neurotype.data.preprocessing import make_preprocessor
+from neurotype.data.splits import Fold, fold_index, inner_split, outer_folds
 
 __all__ = ["PROBES", "probe_species", "AlignmentResult", "species_alignment", "project_2d"]
 
@@ -119,7 +120,7 @@ def _fold_representations(task: TaskData, fold: Fold, index: int, representation
             continue
         spec = get_model("dann")
         model = spec.make(dict(params), seed=fold_seed)
-        _fit(model, spec, task, fit_rows, validation_rows)
+        fit_model(model, spec, task, fit_rows, validation_rows)
         out[name] = model.transform(task.X.iloc[test])
     return out
 
@@ -135,7 +136,7 @@ def species_alignment(task: TaskData, representations: Mapping[str, Mapping[str,
         ``{name: None}`` for the scaled raw features, ``{name: dann_params}`` for a DANN
         embedding (parameters of the registered ``dann`` model, e.g. ``{"lambda_": 0.0}``).
     n_folds, n_repeats, seed
-        The outer folds (as in :func:`neurotype.evaluation.evaluate`).
+        The outer folds (as in :func:`neurotype.protocol.evaluation.evaluate`).
     probes, probe_splits
         Probe kinds (:data:`PROBES`) and their cross-validation folds on the held-out cells.
     n_jobs

@@ -73,7 +73,7 @@ def _guard_output(path: Path, force: bool, what: str) -> None:
 
 
 def _load_task(task: str, feature_set: str):
-    from neurotype.data import load_task
+    from neurotype.data.tables import load_task
 
     return load_task(task, feature_set)
 
@@ -92,7 +92,7 @@ def _task_arguments(parser: argparse.ArgumentParser) -> None:
 # --- subcommands ------------------------------------------------------------------------------
 
 def cmd_data_summary(args: argparse.Namespace) -> int:
-    from neurotype.data import select_cells
+    from neurotype.data.tables import select_cells
 
     for task in ("broad", "subclass"):
         selection = select_cells(args.feature_set, task)
@@ -109,7 +109,7 @@ def cmd_data_summary(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from neurotype.evaluation import compare, evaluate
+    from neurotype.protocol.evaluation import compare, evaluate
 
     out = Path(args.out)
     _guard_output(out / "report.json", args.force, "a report")
@@ -132,7 +132,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
-    from neurotype.evaluation import tune
+    from neurotype.protocol.evaluation import tune
 
     out = Path(args.out)
     _guard_output(out, args.force, "a parameters file")
@@ -152,9 +152,11 @@ def cmd_tune(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from neurotype.evaluation import _fit, get_model
-    from neurotype.saved import save_model
-    from neurotype.splits import inner_split
+    from neurotype.protocol.evaluation import fit_model
+
+    from neurotype.models.registry import get_model
+    from neurotype.app.saved import save_model
+    from neurotype.data.splits import inner_split
 
     out = Path(args.out)
     if out.exists() and any(out.iterdir()) and not args.force:
@@ -168,7 +170,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         rows, validation = inner_split(task, rows, 0.2, seed=args.seed)
     if not args.quiet:
         print(f"training {args.model} on {len(rows):,} cells ({args.task}, {args.feature_set})", file=sys.stderr)
-    _fit(estimator, spec, task, rows, validation)
+    fit_model(estimator, spec, task, rows, validation)
     save_model(estimator, out, task=args.task, model=args.model, feature_set=args.feature_set, params=params,
                seed=args.seed, X=task.X.iloc[rows], y=task.y_codes[rows], classes=list(task.classes),
                species=task.species[rows], force=args.force)
@@ -177,8 +179,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from neurotype.predict import predict_cells, read_cells
-    from neurotype.saved import load_model
+    from neurotype.app.predict import predict_cells, read_cells
+    from neurotype.app.saved import load_model
 
     output = Path(args.output) if args.output else None
     if output is not None:

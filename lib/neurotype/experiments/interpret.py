@@ -1,7 +1,7 @@
 """Reading LSPIN's gates: held-out gate matrices, class profiles, stability and a computed reading.
 
-Everything here starts from a saved :class:`~neurotype.evaluation.Report`: :func:`refit_folds`
-rebuilds each outer fold's model exactly as :func:`~neurotype.evaluation.evaluate` fitted it
+Everything here starts from a saved :class:`~neurotype.protocol.evaluation.Report`: :func:`refit_folds`
+rebuilds each outer fold's model exactly as :func:`~neurotype.protocol.evaluation.evaluate` fitted it
 (same training cells, hyperparameters and seed), so the gates of a fold's *test* cells come from
 a model that never saw them. The refit's predictions are compared with the report's (they agree
 when the fit is deterministic, as every model here is).
@@ -18,9 +18,10 @@ import torch
 from scipy.cluster.hierarchy import leaves_list, linkage
 from scipy.stats import spearmanr
 
-from neurotype.data import TaskData
-from neurotype.evaluation import Report, _fit, get_model
-from neurotype.splits import fold_index, inner_split
+from neurotype.data.tables import TaskData
+from neurotype.protocol.evaluation import Report, fit_model
+from neurotype.models.registry import get_model
+from neurotype.data.splits import fold_index, inner_split
 
 __all__ = ["FoldModel", "refit_folds", "GateResult", "held_out_gates", "cluster_order", "class_profiles",
            "class_specificity", "open_gate_counts", "profile_stability", "permutation_importances",
@@ -62,7 +63,7 @@ def _refit_one(task: TaskData, report: Report, entry: Mapping[str, Any], overrid
     params = {**entry["best_params"], **dict(overrides or {})}
     params = {k: (tuple(v) if isinstance(v, list) else v) for k, v in params.items()}
     estimator = spec.make(params, seed=fold_seed)
-    _fit(estimator, spec, task, fit_rows if spec.uses_validation else train,
+    fit_model(estimator, spec, task, fit_rows if spec.uses_validation else train,
          validation_rows if spec.uses_validation else None)
     predictions = report.predictions_frame()
     mine = predictions[(predictions["repeat"] == entry["repeat"]) & (predictions["fold"] == entry["fold"])]
@@ -79,7 +80,7 @@ def refit_folds(task: TaskData, report: Report, *, overrides: Mapping[str, Any] 
     task
         The task the report was computed on (same cells).
     report
-        A report of :func:`~neurotype.evaluation.evaluate` (its ``per_fold`` holds the training
+        A report of :func:`~neurotype.protocol.evaluation.evaluate` (its ``per_fold`` holds the training
         and test ids and the final hyperparameters of each fold).
     overrides
         Hyperparameters to change in the refit (e.g. ``{"n_members": 3}``); ``None`` rebuilds

@@ -34,7 +34,7 @@ from typing import Callable
 import numpy as np
 from scipy.optimize import brentq
 
-from neurotype.stimuli import (DEFAULT_SAMPLING_RATE, RAMP_SLOPE_PA_PER_S, Stimulus, long_square, noise, ramp,
+from neurotype.ephys.stimuli import (DEFAULT_SAMPLING_RATE, RAMP_SLOPE_PA_PER_S, Stimulus, long_square, noise, ramp,
                                short_square)
 
 __all__ = [
