@@ -21,9 +21,16 @@
 # rule removes, and draws the paper's data figures (its Figs 3–6) from the tables we actually use.
 
 # %% tags=["parameters"]
-smoke = False
+profile = "full"  # the budgets of every None below: neurotype.book.profiles (full or smoke)
 results_dir = "results"
-feature_set = "paper41"
+feature_set = None  # paper41 (the paper's 41 features) or actd (ACTD's own features)
+
+# %% tags=["remove-cell"]
+# Check the parameters and fill each None with the profile's value (neurotype.book.profiles).
+from neurotype.book.profiles import resolve_parameters
+
+params = resolve_parameters("01_data", globals())
+globals().update(params.values)
 
 # %% tags=["remove-cell"]
 from pathlib import Path

@@ -24,9 +24,20 @@
 # inhibitory from excitatory cells and the five mouse subclasses.
 
 # %% tags=["parameters"]
-smoke = False
+profile = "full"  # the budgets of every None below: neurotype.book.profiles (full or smoke)
 results_dir = "results"
-seed = 0
+seed = None  # seed of every split, model and sampler
+sampling_rate = None  # sampling rate of the simulated sweeps (Hz)
+noise_epoch_s = None  # length of one simulated noise epoch (s)
+noise_gap_s = None  # gap between simulated noise epochs (s)
+n_boot = None  # bootstrap resamples of the effect sizes
+
+# %% tags=["remove-cell"]
+# Check the parameters and fill each None with the profile's value (neurotype.book.profiles).
+from neurotype.book.profiles import resolve_parameters
+
+params = resolve_parameters("02_features", globals())
+globals().update(params.values)
 
 # %% tags=["remove-cell"]
 from pathlib import Path
@@ -45,9 +56,6 @@ from neurotype.protocol.reports import write_report
 
 plt.rcParams["figure.dpi"] = 110
 # Smoke runs sample at 25 kHz, shorten the noise epochs and the bootstrap; the code path is the same.
-sampling_rate = 25_000.0 if smoke else 50_000.0
-noise_epoch_s, noise_gap_s = (0.5, 0.25) if smoke else (3.0, 1.0)
-n_boot = 50 if smoke else 1000
 
 # %% [markdown]
 # ## Four stimuli, two model cells
@@ -329,7 +337,7 @@ plt.close(fig)
 
 # %%
 report_path = write_report(Path(results_dir) / "02_features" / "report.json", {
-    "parameters": {"smoke": smoke, "seed": seed, "sampling_rate_hz": sampling_rate, "noise_epoch_s": noise_epoch_s,
+    "parameters": {"profile": profile, "seed": seed, "sampling_rate_hz": sampling_rate, "noise_epoch_s": noise_epoch_s,
                    "n_boot": n_boot},
     "models": {cell: {"parameters": simulate.CELL_MODELS[cell].as_dict(),
                       "rheobase_pa": runs["long_square"].stimulus.meta["rheobase_pa"],

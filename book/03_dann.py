@@ -30,15 +30,24 @@
 # account for the overlap between folds {cite:p}`nadeau2003`.
 
 # %% tags=["parameters"]
-smoke = False
+profile = "full"  # the budgets of every None below: neurotype.book.profiles (full or smoke)
 results_dir = "results"
-seed = 0
-feature_set = "paper41"
-n_folds = 5
-n_repeats = 2
-n_trials = 0
-n_jobs = 2
-class_weight = "balanced_per_species"
+seed = None  # seed of every split, model and sampler
+feature_set = None  # paper41 (the paper's 41 features) or actd (ACTD's own features)
+n_folds = None  # outer cross-validation folds
+n_repeats = None  # repeats of the outer cross-validation
+n_trials = None  # Optuna trials per outer fold (0: fixed hyperparameters)
+n_jobs = None  # worker processes for the outer folds (one torch thread each)
+class_weight = None  # label-loss weighting of the networks
+max_epochs = None  # epoch cap of the networks (None: each model's default)
+timing_repeats = None  # repeats of the DANN timing
+
+# %% tags=["remove-cell"]
+# Check the parameters and fill each None with the profile's value (neurotype.book.profiles).
+from neurotype.book.profiles import resolve_parameters
+
+params = resolve_parameters("03_dann", globals())
+globals().update(params.values)
 
 # %% tags=["remove-cell"]
 import time
@@ -58,11 +67,7 @@ from neurotype.protocol.reports import write_report
 
 plt.rcParams["figure.dpi"] = 110
 started = time.perf_counter()
-network = {}
-if smoke:
-    # Smoke run: tiny budgets so the chapter executes in about a minute.
-    n_folds, n_repeats, n_trials = 2, 1, min(n_trials, 1)
-    network = {"max_epochs": 20}
+network = {} if max_epochs is None else {"max_epochs": max_epochs}
 out_dir = Path(results_dir) / "03_dann"
 out_dir.mkdir(parents=True, exist_ok=True)
 task = data.broad_task(feature_set)
@@ -335,7 +340,7 @@ glue("alignment_verdict", alignment_verdict, display=False)
 # numbers were tuned on an outer test fold.
 
 # %% tags=["remove-cell"]
-fit_time = transfer.time_dann_fit(task, models["DANN semi"]["params"], repeats=1 if smoke else 3, seed=seed,
+fit_time = transfer.time_dann_fit(task, models["DANN semi"]["params"], repeats=timing_repeats, seed=seed,
                                   threads=1)
 targets = pd.DataFrame([
     {"target": "DANN semi: human balanced accuracy ≥ 0.95", "measured": values["dann_human_bal"], "goal": 0.95},
@@ -379,7 +384,7 @@ glue("n_targets", f"{len(targets)}", display=False)
 report_path = write_report(out_dir / "report.json", {
     "feature_set": feature_set,
     "protocol": {"n_folds": n_folds, "n_repeats": n_repeats, "seed": seed, "n_trials": n_trials,
-                 "class_weight": class_weight, "smoke": smoke, "network_overrides": network},
+                 "class_weight": class_weight, "profile": profile, "network_overrides": network},
     "reports": {label: f"{transfer.slug(label)}.json" for label in reports},
     "metrics": {label: {species: {m: report.metrics[species][m] for m in metrics}
                         for species in ("all", "mouse", "human")} for label, report in reports.items()},

@@ -23,18 +23,25 @@
 # do mouse cells help classify human cells, as the number of labelled human cells grows?
 
 # %% tags=["parameters"]
-smoke = False
+profile = "full"  # the budgets of every None below: neurotype.book.profiles (full or smoke)
 results_dir = "results"
-seed = 0
-feature_set = "paper41"
-n_folds = 5
-n_repeats = 1
-n_trials = 0
-n_jobs = 2
-class_weight = "balanced_per_species"
-lambdas = [0.0, 0.1, 1.0, "schedule"]
-shares = [0.0, 0.1, 0.25, 0.5, 1.0]
-curve_models = ["human only (LogReg)", "mouse + human (LogReg)", "DANN"]
+seed = None  # seed of every split, model and sampler
+feature_set = None  # paper41 (the paper's 41 features) or actd (ACTD's own features)
+n_folds = None  # outer cross-validation folds
+n_repeats = None  # repeats of the outer cross-validation
+n_jobs = None  # worker processes for the outer folds (one torch thread each)
+class_weight = None  # label-loss weighting of the networks
+max_epochs = None  # epoch cap of the networks (None: each model's default)
+lambdas = None  # gradient-reversal weights of the λ sweep
+shares = None  # shares of human training labels of the learning curve
+curve_models = None  # models of the learning curve
+
+# %% tags=["remove-cell"]
+# Check the parameters and fill each None with the profile's value (neurotype.book.profiles).
+from neurotype.book.profiles import resolve_parameters
+
+params = resolve_parameters("04_ablation", globals())
+globals().update(params.values)
 
 # %% tags=["remove-cell"]
 import time
@@ -53,15 +60,7 @@ from neurotype.protocol.reports import read_report, write_report
 
 plt.rcParams["figure.dpi"] = 110
 started = time.perf_counter()
-network = {}
-if smoke:
-    # Smoke run: tiny budgets so the chapter executes in about a minute.
-    n_folds, n_repeats = 2, 1
-    network = {"max_epochs": 20}
-    lambdas = [0.0, "schedule"]
-    shares = [0.0, 0.25, 1.0]
-if n_trials:
-    print("n_trials is ignored here: every model of this chapter runs with fixed hyperparameters")
+network = {} if max_epochs is None else {"max_epochs": max_epochs}
 out_dir = Path(results_dir) / "04_ablation"
 out_dir.mkdir(parents=True, exist_ok=True)
 task = data.broad_task(feature_set)
@@ -328,7 +327,7 @@ if previous.is_file():
 report_path = write_report(out_dir / "report.json", {
     "feature_set": feature_set,
     "protocol": {"n_folds": n_folds, "n_repeats": n_repeats, "seed": seed, "class_weight": class_weight,
-                 "smoke": smoke, "network_overrides": network, "lambdas": [str(v) for v in lambdas],
+                 "profile": profile, "network_overrides": network, "lambdas": [str(v) for v in lambdas],
                  "shares": shares},
     "paper_claims": {k: dict(v) for k, v in transfer.PAPER_TRANSFER.items()},
     "transfer": transfer_frame.to_dict(orient="records"),

@@ -31,18 +31,26 @@
 # t test {cite:p}`nadeau2003`.
 
 # %% tags=["parameters"]
-smoke = False
+profile = "full"  # the budgets of every None below: neurotype.book.profiles (full or smoke)
 results_dir = "results"
-seed = 0
-feature_set = "paper41"
-compare_feature_set = "actd"
-n_folds = 5
-n_repeats = 2
-n_repeats_compare = 1
-n_trials = 4
-n_repeats_tuned = 1
-ensemble_members = 3
-n_jobs = 2
+seed = None  # seed of every split, model and sampler
+feature_set = None  # paper41 (the paper's 41 features) or actd (ACTD's own features)
+compare_feature_set = None  # the second feature set of Table 2
+n_folds = None  # outer cross-validation folds
+n_repeats = None  # repeats of the outer cross-validation
+n_repeats_compare = None  # repeats of the second feature set's cross-validation
+n_trials = None  # Optuna trials per outer fold (0: fixed hyperparameters)
+n_repeats_tuned = None  # repeats of the tuned models' cross-validation
+ensemble_members = None  # seeds averaged by the LSPIN ensemble
+n_jobs = None  # worker processes for the outer folds (one torch thread each)
+model_overrides = None  # hyperparameters held fixed per model name, e.g. {'lspin': {'epochs': 100}}
+
+# %% tags=["remove-cell"]
+# Check the parameters and fill each None with the profile's value (neurotype.book.profiles).
+from neurotype.book.profiles import resolve_parameters
+
+params = resolve_parameters("05_lspin", globals())
+globals().update(params.values)
 
 # %% tags=["remove-cell"]
 import time
@@ -64,12 +72,8 @@ plt.rcParams["figure.dpi"] = 110
 started = time.perf_counter()
 print("neurotype from", Path(neurotype.__file__).parent)
 
-# Smoke runs shrink every budget (folds, repeats, trials, epochs and trees) so the chapter runs in about a minute.
-shrink: dict[str, dict] = {}
-if smoke:
-    n_folds, n_repeats, n_repeats_compare, n_trials, n_repeats_tuned, ensemble_members = 3, 1, 1, 1, 1, 2
-    shrink = {"lspin": {"epochs": 100}, "fcnn": {"max_epochs": 15}, "rf": {"n_estimators": 30},
-              "xgb": {"n_estimators": 30}}
+# Hyperparameters the profile holds fixed per model (the smoke profile shrinks epochs and trees).
+shrink = model_overrides
 out = Path(results_dir) / "05_lspin"
 study_dir = Path(results_dir) / "optuna"
 
@@ -300,7 +304,7 @@ summary = {
     "feature_set": feature_set, "compare_feature_set": compare_feature_set,
     "budget": {"n_folds": n_folds, "n_repeats": n_repeats, "n_repeats_compare": n_repeats_compare,
                "n_trials": n_trials, "n_repeats_tuned": n_repeats_tuned, "ensemble_members": ensemble_members,
-               "smoke": smoke, "shrink": shrink},
+               "profile": profile, "shrink": shrink},
     "reports": {feature_set: sorted(reports), compare_feature_set: sorted(reports_compare),
                 f"{feature_set}_tuned": sorted(reports_tuned)},
     "table2": {label: r.metrics["all"] for label, r in everything.items()},

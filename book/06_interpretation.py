@@ -25,17 +25,25 @@
 # the broad (aspiny/spiny, mouse + human) task.
 
 # %% tags=["parameters"]
-smoke = False
+profile = "full"  # the budgets of every None below: neurotype.book.profiles (full or smoke)
 results_dir = "results"
-seed = 0
-feature_set = "paper41"
-lspin_label = "lspin_paper"
-n_members = 3
-perm_repeats = 5
-n_folds = 5
-n_repeats = 1
-n_trials = 0
-n_jobs = 2
+seed = None  # seed of every split, model and sampler
+feature_set = None  # paper41 (the paper's 41 features) or actd (ACTD's own features)
+lspin_label = None  # which Table 2 LSPIN report the gates are read from
+n_members = None  # seeds averaged per fold when reading the gates
+perm_repeats = None  # repeats of the permutation importance
+n_folds = None  # outer cross-validation folds
+n_repeats = None  # repeats of the outer cross-validation
+n_trials = None  # Optuna trials per outer fold (0: fixed hyperparameters)
+n_jobs = None  # worker processes for the outer folds (one torch thread each)
+model_overrides = None  # hyperparameters held fixed per model name, e.g. {'lspin': {'epochs': 100}}
+
+# %% tags=["remove-cell"]
+# Check the parameters and fill each None with the profile's value (neurotype.book.profiles).
+from neurotype.book.profiles import resolve_parameters
+
+params = resolve_parameters("06_interpretation", globals())
+globals().update(params.values)
 
 # %% tags=["remove-cell"]
 import time
@@ -58,10 +66,7 @@ from neurotype.protocol.reports import write_report
 plt.rcParams["figure.dpi"] = 110
 torch.set_num_threads(1)  # fits in this process share two cores with the worker processes
 started = time.perf_counter()
-shrink: dict[str, dict] = {}
-if smoke:
-    n_members, perm_repeats, n_folds = 2, 2, 3
-    shrink = {"dann": {"max_epochs": 8}, "gated_dann": {"max_epochs": 8}}
+shrink = model_overrides
 source = Path(results_dir) / "05_lspin" / feature_set
 out = Path(results_dir) / "06_interpretation"
 task = subclass_task(feature_set)
@@ -69,7 +74,7 @@ report_path = source / f"{lspin_label}.json"
 if report_path.is_file():
     lspin_report = Report.load(report_path)
 else:  # the chapter can run on its own: fit the paper preset with this chapter's folds
-    lspin_report = comparison.run_models(task, {lspin_label: Config("lspin", {"epochs": 100} if smoke else {})},
+    lspin_report = comparison.run_models(task, {lspin_label: Config("lspin", shrink.get("lspin", {}))},
                                          out / "lspin", n_folds=n_folds, n_repeats=1, seed=seed, n_trials=0,
                                          n_jobs=n_jobs)[lspin_label]
     report_path = out / "lspin" / f"{lspin_label}.json"

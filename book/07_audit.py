@@ -34,19 +34,25 @@
 # 7. the LSPIN confusion-matrix caption does not match the test set it claims to describe.
 
 # %% tags=["parameters"]
-smoke = False
+profile = "full"  # the budgets of every None below: neurotype.book.profiles (full or smoke)
 results_dir = "results"
-seed = 0
-n_jobs = 2
-# Budgets (full profile: about 3 minutes on 2 idle cores; smoke: about a minute).
-n_repeats = 3  # repeats of 5-fold stratified splits (flaws 1 and 4, honest protocol)
-n_configurations = 30  # random RBF-SVC configurations to choose from (flaw 4)
-n_seeds = 3  # network seeds (flaw 2) and 20 % slices (flaw 5)
-dann_epochs = 100  # epochs of the networks of flaw 2
-lspin_epochs = 1000  # the paper's LSPIN setting
-n_permutations = 2000  # random splits for the composition-shift p-value
-split_models = ["logreg", "svc", "xgb"]
-summary_model = "svc"  # the model whose numbers enter the summary table (fixed in advance)
+seed = None  # seed of every split, model and sampler
+n_jobs = None  # worker processes for the outer folds (one torch thread each)
+n_repeats = None  # repeats of the outer cross-validation
+n_configurations = None  # random SVC configurations the audit selects among
+n_seeds = None  # network seeds and 20 % slices of the audit
+dann_epochs = None  # epochs of the audit's networks
+lspin_epochs = None  # epochs of the audit's LSPIN
+n_permutations = None  # random splits of the composition-shift test
+split_models = None  # models of the audit's split comparison
+summary_model = None  # the model whose numbers enter the audit's summary (fixed in advance)
+
+# %% tags=["remove-cell"]
+# Check the parameters and fill each None with the profile's value (neurotype.book.profiles).
+from neurotype.book.profiles import resolve_parameters
+
+params = resolve_parameters("07_audit", globals())
+globals().update(params.values)
 
 # %% tags=["remove-cell"]
 import time
@@ -70,10 +76,7 @@ started = time.perf_counter()
 torch.set_num_threads(1)
 plt.rcParams["figure.dpi"] = 110
 pd.set_option("display.precision", 3)
-if smoke:
-    n_repeats, n_configurations, n_seeds, dann_epochs, lspin_epochs, n_permutations = 1, 6, 1, 20, 100, 500
-    split_models = ["logreg", "svc"]
-print(f"neurotype from {neurotype.__file__}; smoke={smoke}")
+print(f"neurotype from {neurotype.__file__}; profile {profile}")
 CLAIMS = audit.PAPER_CLAIMS
 
 
@@ -699,7 +702,7 @@ glue("audit_seconds", f"{elapsed:.0f}", display=False)
 
 # %%
 report_path = write_report(Path(results_dir) / "07_audit" / "report.json", {
-    "parameters": {"smoke": smoke, "seed": seed, "n_jobs": n_jobs, "n_repeats": n_repeats,
+    "parameters": {"profile": profile, "seed": seed, "n_jobs": n_jobs, "n_repeats": n_repeats,
                    "n_configurations": n_configurations, "n_seeds": n_seeds, "dann_epochs": dann_epochs,
                    "lspin_epochs": lspin_epochs, "n_permutations": n_permutations, "split_models": split_models,
                    "summary_model": summary_model},

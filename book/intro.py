@@ -30,8 +30,15 @@
 # {cite:p}`nadeau2003` on every metric. Where our measurements disagree with the paper, we say so.
 
 # %% tags=["parameters", "remove-cell"]
-smoke = False
+profile = "full"  # the profile whose reports the headline reads (neurotype.book.profiles)
 results_dir = "results"
+
+# %% tags=["remove-cell"]
+# Check the parameters (neurotype.book.profiles).
+from neurotype.book.profiles import resolve_parameters
+
+params = resolve_parameters("intro", globals())
+globals().update(params.values)
 
 # %% tags=["remove-cell"]
 from myst_nb import glue

@@ -51,15 +51,21 @@ def test_every_chapter_is_in_the_toc_and_exists():
     assert not list(paths.BOOK.glob("*.ipynb")), "only percent-format .py chapters belong in book/"
 
 
-def test_every_chapter_declares_smoke_and_results_dir_parameters():
+def test_every_chapter_declares_the_parameters_its_profile_table_lists():
+    from neurotype.book.profiles import CHAPTER_PARAMETERS
+
     for chapter in chapters_from_toc():
         if not chapter.executable:
             continue
         notebook = jupytext.read(chapter.source)
         tagged = [c for c in notebook.cells if "parameters" in c.metadata.get("tags", [])]
         assert len(tagged) == 1, f"{chapter.source.name}: needs exactly one cell tagged 'parameters'"
-        names = set(re.findall(r"^(\w+)\s*=", tagged[0].source, flags=re.MULTILINE))
-        assert {"smoke", "results_dir"} <= names, f"{chapter.source.name}: parameters {sorted(names)}"
+        names = re.findall(r"^(\w+)\s*=", tagged[0].source, flags=re.MULTILINE)
+        assert names == ["profile", "results_dir", *CHAPTER_PARAMETERS[chapter.name]], chapter.source.name
+        # every budget comes from the profile table: the cell declares None, never a number
+        for line in tagged[0].source.splitlines()[2:]:
+            assert re.match(r"^\w+ = None\b", line), f"{chapter.source.name}: {line!r} should be None"
+        assert "if smoke" not in chapter.source.read_text()
 
 
 def test_gitignore_keeps_lib():

@@ -3,8 +3,8 @@
 ``python -m neurotype.book --profile full`` is what ``make book`` runs;
 ``--profile smoke --strict`` is what ``make test`` runs. Chapters are the
 percent-format ``book/*.py`` files named in the root's ``_toc.yml``; each is converted
-to a notebook, executed once by papermill (``smoke=True`` for the smoke
-profile), and the executed notebooks are staged with the book's configuration
+to a notebook, executed once by papermill (with the profile's name and the user's ``-p`` values;
+the chapter takes its budgets from :mod:`neurotype.book.profiles`), and the executed notebooks are staged with the book's configuration
 under ``_build/src`` so that Jupyter Book renders them without executing again. The root page is
 executed last, since it summarises the other chapters' reports.
 """
@@ -19,14 +19,15 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
 from neurotype import paths
+from neurotype.book import profiles
 
 __all__ = ["Chapter", "chapters_from_toc", "execute_chapter", "stage_book", "main"]
 
-PROFILES = ("full", "smoke")
 KERNEL = "python3"
 
 
@@ -157,10 +158,31 @@ def build_html(staging: Path, strict: bool) -> int:
     return subprocess.call(command, cwd=paths.ROOT)
 
 
+def _parse_value(text: str) -> Any:
+    """A ``-p`` value as YAML (``3`` → 3, ``[0.0, 1.0]`` → list, ``null`` → None); anything else stays text."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def chapter_parameters(chapter: Chapter, profile: str, results_dir: Path, overrides: dict[str, Any]) -> dict:
+    """What papermill injects into ``chapter``: profile, results folder and the user's values it takes."""
+    takes = set(profiles.CHAPTER_PARAMETERS.get(chapter.name, ()))
+    given = {name: value for name, value in overrides.items() if name in takes}
+    for name, value in given.items():
+        profiles.check_value(name, value, chapter.name)
+    return {"profile": profile, "results_dir": str(results_dir), **given}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m neurotype.book", description=__doc__.splitlines()[0])
-    parser.add_argument("--profile", choices=PROFILES, default="full",
-                        help="full: each chapter's default parameters; smoke: smoke=True (tiny budgets)")
+    parser.add_argument("--profile", choices=sorted(profiles.PROFILES), default="full",
+                        help="budgets of every chapter (neurotype.book.profiles): full = the book's numbers, "
+                             "smoke = tiny budgets for tests")
+    parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                        help="set a chapter parameter in every chapter that takes it (VALUE is read as YAML); "
+                             "it wins over the profile")
     parser.add_argument("--strict", action="store_true",
                         help="treat every Sphinx warning (broken reference, cell error) as an error")
     parser.add_argument("--only", nargs="*", default=None, metavar="CHAPTER",
@@ -168,19 +190,30 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     chapters = chapters_from_toc()
+    selected = [c for c in chapters if c.executable and (args.only is None or c.name in args.only)]
+    overrides = {name: _parse_value(value) for name, value in args.parameter}
+    try:
+        unknown = sorted(set(args.only or ()) - {c.name for c in chapters})
+        if unknown:
+            raise profiles.ParameterError(f"--only: no chapter named {unknown}")
+        taken = {name for c in selected for name in profiles.CHAPTER_PARAMETERS.get(c.name, ())}
+        if set(overrides) - taken - {"results_dir"}:
+            raise profiles.ParameterError(f"-p {sorted(set(overrides) - taken)}: no chapter that runs takes it")
+        results_dir = Path(overrides.pop("results_dir", None) or (
+            paths.RESULTS if args.profile == "full" else paths.RESULTS / args.profile))
+        injected = {c.name: chapter_parameters(c, args.profile, results_dir, overrides) for c in selected}
+    except profiles.ParameterError as error:
+        print(f"python -m neurotype.book: {error}", file=sys.stderr)
+        return 2
     executed_dir = paths.BUILD / "executed" / args.profile
-    results_dir = paths.RESULTS if args.profile == "full" else paths.RESULTS / args.profile
-    parameters = {"smoke": args.profile == "smoke", "results_dir": str(results_dir)}
     failures: list[str] = []
     os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
     # The root page (the headline table) reads every chapter's report, so it runs last.
-    for chapter in [*chapters[1:], chapters[0]]:
-        if not chapter.executable or (args.only is not None and chapter.name not in args.only):
-            continue
+    for chapter in sorted(selected, key=lambda c: c.name == chapters[0].name):
         start = time.perf_counter()
         print(f"[neurotype.book] executing {chapter.source.relative_to(paths.ROOT)} ({args.profile})", flush=True)
         try:
-            execute_chapter(chapter, executed_dir, parameters)
+            execute_chapter(chapter, executed_dir, injected[chapter.name])
         except Exception as error:  # papermill reports the failing cell; keep going, fail at the end
             failures.append(f"{chapter.name}: {type(error).__name__}: {str(error).strip().splitlines()[-1] if str(error).strip() else ''}")
             print(f"[neurotype.book] FAILED {chapter.name}", flush=True)
