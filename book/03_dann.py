@@ -115,7 +115,7 @@ models = transfer.table1_models(class_weight=class_weight, network=network)
 reports = transfer.run_models(task, models, n_folds=n_folds, n_repeats=n_repeats, seed=seed, n_trials=n_trials,
                               n_jobs=n_jobs, out_dir=out_dir, study_dir=out_dir / "optuna",
                               tuned=["DANN semi", "DANN unsupervised"])
-{label: f"{report.timings['total_s']:.1f} s" for label, report in reports.items()}
+{label: f"{report.wall_seconds:.1f} s" for label, report in reports.items()}
 
 # %% [markdown]
 # ## Table 1, measured

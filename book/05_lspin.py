@@ -234,7 +234,7 @@ glue("worst_class", task.classes[worst], display=False)
 glue("worst_recall", f"{share[worst, worst]:.0%}", display=False)
 glue("worst_confused_with", task.classes[int(np.argmax(off))], display=False)
 glue("worst_confused_share", f"{off.max():.0%}", display=False)
-glue("confusion_repeats", f"{everything[confusion_label].protocol['n_repeats']}", display=False)
+glue("confusion_repeats", f"{everything[confusion_label].parameters['n_repeats']}", display=False)
 
 # %% [markdown]
 # ```{glue:figure} fig-lspin-confusion
@@ -312,8 +312,8 @@ summary = {
     "best_lspin": best_lspin, "best_baseline": best_baseline, "target_f1_macro": target, "target_reached": reached,
     "paper_claims": comparison.PAPER_LSPIN_CLAIMS, "paper_confusion_derived": comparison.PAPER_CONFUSION_DERIVED,
     "lspin_tuned_params": tuned_params.to_dict(orient="records"),
-    "seconds": {"chapter": elapsed, **{label: r.timings["total_s"] for label, r in everything.items()},
-                **{f"{compare_feature_set}/{label}": r.timings["total_s"] for label, r in reports_compare.items()}},
+    "seconds": {"chapter": elapsed, **{label: r.wall_seconds for label, r in everything.items()},
+                **{f"{compare_feature_set}/{label}": r.wall_seconds for label, r in reports_compare.items()}},
 }
 print(write_report(out / "report.json", summary))
 print(f"chapter computed in {elapsed:.0f} s")

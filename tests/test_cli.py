@@ -172,7 +172,7 @@ def test_evaluate_writes_a_report_and_guards_it(workdir):
     result = run(*args, cwd=workdir)
     assert result.returncode == 0, result.stderr
     report = json.loads((workdir / "eval" / "report.json").read_text())
-    assert report["model"] == "logreg" and report["protocol"]["n_folds"] == 2
+    assert report["model"] == "logreg" and report["parameters"]["n_folds"] == 2
     assert "f1_macro" in result.stdout
     again = run(*args, cwd=workdir)
     assert again.returncode == 2 and "pass --force" in again.stderr

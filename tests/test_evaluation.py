@@ -200,7 +200,7 @@ def test_fixed_params_override_the_search(toy_task, tmp_path):
     report = evaluate(toy_task, "logreg", n_folds=2, n_repeats=1, n_trials=2, params={"C": 0.5},
                       tuning_metric="balanced_accuracy", storage=f"sqlite:///{tmp_path / 'fixed.db'}")
     assert {f["best_params"]["C"] for f in report.per_fold} == {0.5}
-    assert report.protocol["tuning_metric"] == "balanced_accuracy"
+    assert report.parameters["tuning_metric"] == "balanced_accuracy"
 
 
 def test_early_stopping_models_get_the_inner_validation_split(toy_task):
@@ -225,7 +225,7 @@ def test_train_mouse_test_human_never_trains_on_a_human(toy_task, tmp_path):
     assert set(report.predictions["species"]) == {"human"}
     assert list(report.metrics) == ["all", "human"]
     assert all(set(f["n_train"]) == {"all", "mouse"} for f in report.per_fold)
-    assert report.protocol["train_species"] == "mouse"
+    assert report.parameters["train_species"] == "mouse"
 
 
 # --- reports ----------------------------------------------------------------------------------
@@ -241,8 +241,8 @@ def test_report_round_trips_as_strict_json(toy_task, tmp_path):
     assert loaded.metrics["all"]["accuracy"]["sd"] is None
     assert loaded.per_fold == json.loads(json.dumps(report.to_dict()))["per_fold"]
     assert loaded.to_dict() == report.to_dict()
-    for key in ("task", "model", "feature_set", "protocol", "cells", "classes", "metrics", "per_fold",
-                "confusion", "versions", "timings", "config", "predictions"):
+    for key in ("schema", "task", "model", "feature_set", "parameters", "cells", "classes", "metrics", "per_fold",
+                "confusion", "versions", "wall_seconds", "fold_seconds", "config", "predictions"):
         assert key in json.loads(text)
     assert {"python", "numpy", "pandas", "scikit-learn", "torch", "xgboost", "optuna", "neurotype"} <= set(
         loaded.versions)
@@ -251,7 +251,7 @@ def test_report_round_trips_as_strict_json(toy_task, tmp_path):
 
 
 def test_report_load_rejects_other_json(tmp_path):
-    (tmp_path / "x.json").write_text('{"task": "broad"}')
+    (tmp_path / "x.json").write_text('{"task": "broad", "schema": 2}')
     with pytest.raises(ValueError, match="missing key"):
         Report.load(tmp_path / "x.json")
     with pytest.raises(FileNotFoundError):

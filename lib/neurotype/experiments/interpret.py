@@ -53,13 +53,13 @@ def _refit_one(task: TaskData, report: Report, entry: Mapping[str, Any], overrid
     if torch_threads is not None:  # parallel workers: one torch thread each (see evaluate)
         torch.set_num_threads(torch_threads)
     spec = get_model(report.model)
-    n_folds, seed = report.protocol["n_folds"], report.protocol["seed"]
-    needs_inner = report.protocol["n_trials"] > 0 or spec.uses_validation
+    n_folds, seed = report.parameters["n_folds"], report.parameters["seed"]
+    needs_inner = report.parameters["n_trials"] > 0 or spec.uses_validation
     fold_seed = seed + fold_index(entry["repeat"], entry["fold"], n_folds)
     train, test = _positions(task, entry["train_ids"]), _positions(task, entry["test_ids"])
     fit_rows, validation_rows = train, None
     if needs_inner:
-        fit_rows, validation_rows = inner_split(task, train, report.protocol["validation_fraction"], seed=fold_seed)
+        fit_rows, validation_rows = inner_split(task, train, report.parameters["validation_fraction"], seed=fold_seed)
     params = {**entry["best_params"], **dict(overrides or {})}
     params = {k: (tuple(v) if isinstance(v, list) else v) for k, v in params.items()}
     estimator = spec.make(params, seed=fold_seed)

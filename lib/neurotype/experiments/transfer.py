@@ -190,7 +190,7 @@ def transfer_table(reports: Mapping[str, Report], metrics: Sequence[str] = ("acc
     rows = []
     for key, report in reports.items():
         model, arrow = key.rsplit(" ", 1)
-        target = report.protocol["test_species"]
+        target = report.parameters["test_species"]
         paper = PAPER_TRANSFER.get(arrow, {}).get("accuracy") if model == "fcnn" else None
         rows.append({"direction": arrow, "model": model, **_summary_cells(report, target, metrics),
                      "paper_accuracy": paper})
@@ -227,7 +227,7 @@ def scaling_table(reports: Mapping[str, Report], metric: str = "accuracy") -> pd
     for key, report in reports.items():
         scaling, arrow = key.split(" ", 1)
         source = arrow.split("→")[0]
-        tested = [report.protocol["test_species"]] if report.protocol["test_species"] else ["mouse", "human"]
+        tested = [report.parameters["test_species"]] if report.parameters["test_species"] else ["mouse", "human"]
         for species in tested:
             label = (f"{source} labels", species)
             cells = _summary_cells(report, species, [metric])

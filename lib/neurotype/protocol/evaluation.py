@@ -42,7 +42,7 @@ from neurotype import paths
 from neurotype.data.tables import TaskData
 from neurotype.protocol.metrics import (OVERALL, aggregate_folds, confusion_matrices, fold_metrics, format_interval,
                                species_keys)
-from neurotype.protocol.reports import package_versions, to_jsonable
+from neurotype.protocol.reports import REPORT_SCHEMA, Estimate, package_versions, to_jsonable
 from neurotype.data.splits import fold_index, inner_split, outer_folds
 from neurotype.models.registry import get_model
 from neurotype.models.spec import Classifier, ModelSpec
@@ -249,8 +249,11 @@ class Report:
 
     Attributes
     ----------
+    parameters
+        The protocol: folds, repeats, seed, trials, tuning metric, species restrictions.
     metrics
-        ``metrics[<all|mouse|human>][<metric>] = {mean, sd, ci95, ci95_naive, n}``.
+        ``metrics[<all|mouse|human>][<metric>] = {mean, sd, ci95, ci95_naive, n}``; read one with
+        :meth:`estimate`.
     per_fold
         One entry per outer fold: ``repeat``, ``fold``, ``metrics`` (per species),
         ``best_params``, ``n_train``/``n_test`` (per species), ``train_ids``, ``test_ids``,
@@ -266,16 +269,24 @@ class Report:
     task: str
     model: str
     feature_set: str
-    protocol: dict
+    parameters: dict
     cells: dict
     classes: list
     metrics: dict
     per_fold: list
     confusion: dict
     versions: dict
-    timings: dict
+    wall_seconds: float
+    fold_seconds: list
     config: dict
     predictions: dict | None = None
+    schema: int = REPORT_SCHEMA
+
+    def estimate(self, species: str, metric: str) -> Estimate:
+        """Mean and corrected 95 % interval of ``metric`` on ``species`` (``"all"``, ``"mouse"``, ``"human"``)."""
+        if species not in self.metrics or metric not in self.metrics[species]:
+            raise KeyError(f"report of {self.model}: no {metric!r} for {species!r}")
+        return Estimate.from_summary(self.metrics[species][metric])
 
     def to_dict(self) -> dict:
         """Plain JSON-ready dictionary (NaN → ``None``)."""
@@ -296,7 +307,9 @@ class Report:
             raise FileNotFoundError(f"{path}: no report here")
         body = json.loads(path.read_text(encoding="utf-8"))
         names = {f.name for f in fields(cls)}
-        required = {f.name for f in fields(cls) if f.name != "predictions"}
+        if body.get("schema") != REPORT_SCHEMA:
+            raise ValueError(f"{path}: a report of schema {body.get('schema')}, not {REPORT_SCHEMA}; rerun it")
+        required = {f.name for f in fields(cls) if f.name not in ("predictions", "schema")}
         missing = sorted(required - set(body))
         if missing:
             raise ValueError(f"{path}: not a neurotype report, missing key(s) {missing}")
@@ -542,7 +555,7 @@ def evaluate(task: TaskData, model: str | ModelSpec, *, n_folds: int = 5, n_repe
 
     return Report(
         task=task.task, model=spec.name, feature_set=task.feature_set,
-        protocol={"n_folds": n_folds, "n_repeats": n_repeats, "seed": seed, "n_trials": n_trials,
+        parameters={"n_folds": n_folds, "n_repeats": n_repeats, "seed": seed, "n_trials": n_trials,
                   "validation_fraction": validation_fraction, "tuning_metric": tuning_metric,
                   "train_species": train_species, "test_species": test_species, "tuning_species": tuning_species,
                   "ci95": "Nadeau-Bengio corrected resampled t interval, test/train ratio "
@@ -552,7 +565,7 @@ def evaluate(task: TaskData, model: str | ModelSpec, *, n_folds: int = 5, n_repe
         classes=list(task.classes), metrics=metrics, per_fold=per_fold,
         confusion={k: v.tolist() for k, v in confusion.items()},
         versions=package_versions(),
-        timings={"total_s": time.perf_counter() - started, "per_fold_s": fold_seconds},
+        wall_seconds=time.perf_counter() - started, fold_seconds=fold_seconds,
         config={"description": spec.description, "defaults": to_jsonable(dict(spec.defaults)), "fixed": to_jsonable(fixed),
                 "search_space": search_space, "uses_validation": spec.uses_validation},
         predictions=predictions if keep_predictions else None,
