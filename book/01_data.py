@@ -33,6 +33,7 @@ params = resolve_parameters("01_data", globals())
 globals().update(params.values)
 
 # %% tags=["remove-cell"]
+import time
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -42,9 +43,10 @@ from neurotype import data
 
 from neurotype.experiments import summary
 from neurotype.plots import data as data_plots
-from neurotype.protocol.reports import write_report
+from neurotype.protocol.reports import write_chapter_report
 
 plt.rcParams["figure.dpi"] = 110
+started = time.perf_counter()
 
 # %% [markdown]
 # ## Selecting cells
@@ -176,9 +178,8 @@ plt.close(fig)
 # The selection counts are written to `results_dir/01_data/report.json`, the hand-off to later
 # chapters and to the book's summary page.
 
-# %%
-report_path = write_report(Path(results_dir) / "01_data" / "report.json", {
-    "feature_set": feature_set,
+# %% tags=["remove-cell"]
+report_path = write_chapter_report(Path(results_dir) / "01_data", params, started=started, estimates={}, results={
     "funnel": funnel.to_dict(orient="records"),
     "dendrite_counts": dendrites.to_dict(orient="index"),
     "subclass_counts": subclasses.to_dict(),

@@ -42,6 +42,8 @@ globals().update(params.values)
 # %% tags=["remove-cell"]
 from pathlib import Path
 
+import time
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -52,10 +54,11 @@ from neurotype import data
 
 from neurotype.ephys import features, separation, simulate
 from neurotype.plots import features as feature_plots
-from neurotype.protocol.reports import write_report
+from neurotype.protocol.reports import write_chapter_report
 
 plt.rcParams["figure.dpi"] = 110
-# Smoke runs sample at 25 kHz, shorten the noise epochs and the bootstrap; the code path is the same.
+started = time.perf_counter()
+# The smoke profile samples at 25 kHz and shortens the noise epochs and the bootstrap; the code path is the same.
 
 # %% [markdown]
 # ## Four stimuli, two model cells
@@ -335,10 +338,8 @@ plt.close(fig)
 # %% [markdown]
 # The numbers of this chapter are written to `results_dir/02_features/report.json`.
 
-# %%
-report_path = write_report(Path(results_dir) / "02_features" / "report.json", {
-    "parameters": {"profile": profile, "seed": seed, "sampling_rate_hz": sampling_rate, "noise_epoch_s": noise_epoch_s,
-                   "n_boot": n_boot},
+# %% tags=["remove-cell"]
+report_path = write_chapter_report(Path(results_dir) / "02_features", params, started=started, estimates={}, results={
     "models": {cell: {"parameters": simulate.CELL_MODELS[cell].as_dict(),
                       "rheobase_pa": runs["long_square"].stimulus.meta["rheobase_pa"],
                       "short_square_threshold_pa": runs["short_square"].stimulus.meta["amplitude_pa"],

@@ -39,3 +39,28 @@ def test_good_and_bad_pages(tmp_path: Path):
     problems = " | ".join(results["bad"].problems)
     assert "did not render" in problems and "Traceback" in problems and "broken link to gone.html" in problems
     assert (tmp_path / "shots" / "good.png").stat().st_size > 0
+
+
+SIDEBAR = ('<div class="bd-sidebar-secondary" style="position:fixed; left:1100px; top:0; width:250px; '
+           'height:400px">contents</div>')
+
+
+@needs_chromium
+def test_overlap_with_the_contents_column_and_tables_numbered_as_figures(tmp_path: Path):
+    html = tmp_path / "html"
+    html.mkdir()
+    wide = '<table style="width:1800px"><tr><td>a very wide table</td></tr></table>'
+    (html / "intro.html").write_text(_page("Intro", "<p>hello</p>", "scrolls.html"))
+    (html / "scrolls.html").write_text(_page(
+        "Scrolls", f'{SIDEBAR}<article><div style="width:900px; overflow-x:auto">{wide}</div>'
+                   '<figure><table><tr><td>x</td></tr></table><figcaption><span class="caption-number">'
+                   'Table 1 </span>fine</figcaption></figure></article>', "overlaps.html"))
+    (html / "overlaps.html").write_text(_page(
+        "Overlaps", f'{SIDEBAR}<article>{wide}<figure><table><tr><td>x</td></tr></table><figcaption>'
+                    '<span class="caption-number">Fig. 2 </span>a table</figcaption></figure></article>', None))
+    pages = [Chapter("intro", Path("intro.md")), Chapter("scrolls", Path("scrolls.md")),
+             Chapter("overlaps", Path("overlaps.md"))]
+    results = {r.name: r for r in check_book(html, tmp_path / "shots", pages=pages)}
+    assert results["scrolls"].ok, results["scrolls"].problems
+    problems = " | ".join(results["overlaps"].problems)
+    assert "right-hand contents column" in problems and "numbered as figures" in problems

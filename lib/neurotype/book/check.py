@@ -3,8 +3,10 @@
 For the intro and every chapter page: the page loads; every image has rendered (natural
 width and height above zero); chapters have at least one figure; no "Traceback" or error
 output is shown; every link between pages points at a page that exists; and the "next"
-button leads to the next page of the table of contents. A full-page screenshot of each page
-is saved under ``_build/screenshots/``.
+button leads to the next page of the table of contents; at 1400 × 1000 px no table, figure,
+code or output block reaches under the right-hand contents column (content that scrolls inside
+its own box is fine); and no table is numbered as a figure ("Fig."). A full-page screenshot of
+each page is saved under ``_build/screenshots/``.
 
     python -m neurotype.book.check [--html _build/html]
 
@@ -26,10 +28,39 @@ from neurotype.book.runner import Chapter, chapters_from_toc
 
 __all__ = ["PageResult", "check_book", "main"]
 
+#: The reader's window: wide enough that the theme shows the right-hand contents column.
+WIDTH, HEIGHT = 1400, 1000
 CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-quic", "--no-first-run", "--disable-component-update", "--disable-sync",
-                  "--disable-dev-shm-usage", "--window-size=1280,1000")
+                  "--disable-dev-shm-usage", f"--window-size={WIDTH},{HEIGHT}")
 ERROR_SELECTORS = (".output.traceback", ".output.error", ".output.stderr", "div.system-message")
+
+#: Elements of the article that stick out under the right-hand column (clipped by any ancestor that
+#: scrolls or hides its overflow, since such content does not overlap).
+OVERLAP_SCRIPT = """
+const side = document.querySelector('.bd-sidebar-secondary');
+if (!side) return [];
+const edge = side.getBoundingClientRect().left;
+if (side.getBoundingClientRect().width === 0) return [];
+const found = [];
+for (const el of document.querySelectorAll(
+        'article table, article img, article pre, article .cell_output, article figure, article .math')) {
+  const box = el.getBoundingClientRect();
+  if (box.width === 0 || box.height === 0) continue;
+  let right = box.right;
+  for (let up = el.parentElement; up && up !== document.body; up = up.parentElement) {
+    if (getComputedStyle(up).overflowX !== 'visible') right = Math.min(right, up.getBoundingClientRect().right);
+  }
+  if (right > edge + 1) found.push(`${el.tagName.toLowerCase()}${el.id ? '#' + el.id : ''} reaches ${Math.round(right)} px`);
+}
+return found;
+"""
+#: Captions of tables that Sphinx numbered as figures.
+TABLE_AS_FIGURE_SCRIPT = """
+return Array.from(document.querySelectorAll('figure'))
+  .filter(f => f.querySelector('table') && /^\\s*Fig/.test((f.querySelector('.caption-number') || {}).textContent || ''))
+  .map(f => (f.querySelector('figcaption') || f).textContent.trim().slice(0, 60));
+"""
 
 
 @dataclass
@@ -73,9 +104,9 @@ def _local_target(href: str) -> Path | None:
 
 def _screenshot(driver, target: Path) -> None:
     height = driver.execute_script("return Math.min(document.body.scrollHeight, 16000)")
-    driver.set_window_size(1280, max(800, int(height)))
+    driver.set_window_size(WIDTH, max(800, int(height)))
     driver.save_screenshot(str(target))
-    driver.set_window_size(1280, 1000)
+    driver.set_window_size(WIDTH, HEIGHT)
 
 
 def check_book(html_dir: Path = paths.BUILD / "html", screenshots: Path = paths.BUILD / "screenshots",
@@ -126,6 +157,13 @@ def check_book(html_dir: Path = paths.BUILD / "html", screenshots: Path = paths.
                     expected = f"{pages[position + 1].name}.html"
                     if following is None or not urlparse(following).path.endswith(expected):
                         result.problems.append(f"the 'next' link goes to {following!r}, not {expected}")
+                overlapping = driver.execute_script(OVERLAP_SCRIPT)
+                if overlapping:
+                    result.problems.append(f"{len(overlapping)} element(s) run under the right-hand contents column "
+                                           f"at {WIDTH} px: {overlapping[:3]}")
+                misnumbered = driver.execute_script(TABLE_AS_FIGURE_SCRIPT)
+                if misnumbered:
+                    result.problems.append(f"{len(misnumbered)} table(s) numbered as figures: {misnumbered[:3]}")
                 result.screenshot = screenshots / f"{page.name}.png"
                 _screenshot(driver, result.screenshot)
         finally:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
+import pandas as pd
 
 __all__ = ["REPORT_SCHEMA", "Estimate", "ChapterReport", "write_chapter_report", "read_chapter_report",
            "check_consistent", "package_versions", "to_jsonable", "write_report", "read_report"]
@@ -30,6 +31,8 @@ REPORT_SCHEMA = 2
 
 def to_jsonable(value: Any) -> Any:
     """Plain JSON types; NaN and infinities become ``None`` so the file stays strict JSON."""
+    if isinstance(value, pd.DataFrame):
+        return to_jsonable(value.to_dict(orient="records"))
     if isinstance(value, Mapping):
         return {str(k): to_jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple, set, frozenset)):
