@@ -2,6 +2,8 @@
 #   make book   execute every chapter (full parameters) and render the book into _build/html/
 #   make test   pytest, smoke-run every chapter with papermill, build the book with -W --keep-going,
 #               then open every page in headless Chromium (images rendered, no errors, links work)
+#   make test-fast   the unit tests only (no browser, no allensdk venv, no chapters): under two minutes
+#   make book PROFILE=smoke   any profile of lib/neurotype/book/profiles.py
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 PYTHON_BOOTSTRAP ?= python3.11
@@ -9,7 +11,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.neurotype-installed
 
-.PHONY: book test pytest smoke-book env clean bench
+.PHONY: book test test-fast pytest smoke-book env clean bench
+PROFILE ?= full
 
 env: $(STAMP)
 
@@ -22,10 +25,13 @@ $(STAMP): requirements.txt requirements.lock pyproject.toml
 	touch $@
 
 book: $(STAMP)
-	$(PY) -m neurotype.book --profile full
+	$(PY) -m neurotype.book --profile $(PROFILE)
 
 pytest: $(STAMP)
 	$(PY) -m pytest
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -m "not slow" -q
 
 smoke-book: $(STAMP)
 	$(PY) -m neurotype.book --profile smoke --strict

@@ -11,6 +11,8 @@ import pytest
 from neurotype.book.runner import Chapter
 from neurotype.book.check import check_book
 
+pytestmark = pytest.mark.slow  # starts headless Chromium: not part of make test-fast
+
 PNG_1x1 = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
                         "1f15c4890000000d49444154789c6360000002000001e221bc330000000049454e44ae426082")
 
@@ -52,11 +54,11 @@ def test_overlap_with_the_contents_column_and_tables_numbered_as_figures(tmp_pat
     wide = '<table style="width:1800px"><tr><td>a very wide table</td></tr></table>'
     (html / "intro.html").write_text(_page("Intro", "<p>hello</p>", "scrolls.html"))
     (html / "scrolls.html").write_text(_page(
-        "Scrolls", f'{SIDEBAR}<article><div style="width:900px; overflow-x:auto">{wide}</div>'
+        "Scrolls", f'{SIDEBAR}<article style="width:1000px"><div style="overflow-x:auto">{wide}</div>'
                    '<figure><table><tr><td>x</td></tr></table><figcaption><span class="caption-number">'
                    'Table 1 </span>fine</figcaption></figure></article>', "overlaps.html"))
     (html / "overlaps.html").write_text(_page(
-        "Overlaps", f'{SIDEBAR}<article>{wide}<figure><table><tr><td>x</td></tr></table><figcaption>'
+        "Overlaps", f'{SIDEBAR}<article style="width:1000px">{wide}<figure><table><tr><td>x</td></tr></table><figcaption>'
                     '<span class="caption-number">Fig. 2 </span>a table</figcaption></figure></article>', None))
     pages = [Chapter("intro", Path("intro.md")), Chapter("scrolls", Path("scrolls.md")),
              Chapter("overlaps", Path("overlaps.md"))]

@@ -18,6 +18,8 @@ from actd_files import nwb_arrays, run_allensdk, write_nwb1
 from neurotype.ephys import features, simulate, stimuli
 from neurotype import paths
 
+pytestmark = pytest.mark.slow  # runs allensdk in its own venv: not part of make test-fast
+
 RATE = 50_000.0
 
 #: Largest |ipfx - allensdk| accepted per feature on the same sweep (units of the feature).

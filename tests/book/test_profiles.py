@@ -1,0 +1,74 @@
+"""The profile table: complete and well typed for every chapter; unknown names and wrong types fail; a value the
+user gives wins over the profile."""
+
+from __future__ import annotations
+
+import pytest
+
+from neurotype.book import profiles
+from neurotype.book.profiles import ParameterError, resolve_parameters
+from neurotype.book.runner import chapter_parameters, chapters_from_toc, main
+
+
+def _cell(chapter: str, **given) -> dict:
+    """A notebook namespace as the parameters cell leaves it (every budget None), plus papermill's values."""
+    namespace = {"profile": "full", "results_dir": "results", **{n: None for n in profiles.CHAPTER_PARAMETERS[chapter]}}
+    namespace.update({"In": [], "Out": {}, "get_ipython": print, "_": None, "__name__": "__main__"}, **given)
+    return namespace
+
+
+@pytest.mark.parametrize("profile", sorted(profiles.PROFILES))
+def test_every_profile_gives_every_chapter_a_complete_typed_set(profile):
+    for chapter in profiles.CHAPTER_PARAMETERS:
+        resolved = resolve_parameters(chapter, _cell(chapter, profile=profile))
+        assert set(resolved.values) == {"profile", "results_dir", *profiles.CHAPTER_PARAMETERS[chapter]}
+        assert resolved.profile == profile
+
+
+def test_every_chapter_of_the_book_has_an_entry():
+    assert {c.name for c in chapters_from_toc()} == set(profiles.CHAPTER_PARAMETERS)
+
+
+def test_the_smoke_profile_fills_budgets_and_a_given_value_wins():
+    smoke = resolve_parameters("03_dann", _cell("03_dann", profile="smoke"))
+    assert (smoke["n_folds"], smoke["n_repeats"], smoke["max_epochs"]) == (2, 1, 20)
+    given = resolve_parameters("03_dann", _cell("03_dann", profile="smoke", n_folds=4))
+    assert given["n_folds"] == 4 and given["n_repeats"] == 1
+    full = resolve_parameters("03_dann", _cell("03_dann"))
+    assert (full["n_folds"], full["max_epochs"]) == (5, None)
+
+
+@pytest.mark.parametrize("given, message", [
+    ({"feature_sett": "actd"}, "unknown parameter"),
+    ({"smoke": "false"}, "unknown parameter"),
+    ({"n_folds": "3"}, "expected int"),
+    ({"n_folds": True}, "expected int"),
+    ({"n_folds": 3.5}, "expected int"),
+    ({"feature_set": "paper42"}, "choose one of"),
+    ({"profile": "fast"}, "unknown profile"),
+    ({"lambdas": [0.0, None]}, "item None"),
+])
+def test_unknown_names_and_wrong_types_fail_loudly(given, message):
+    with pytest.raises(ParameterError, match=message):
+        resolve_parameters("04_ablation", _cell("04_ablation", **given))
+
+
+def test_imports_and_functions_in_the_namespace_are_not_parameters():
+    import math
+
+    resolve_parameters("01_data", _cell("01_data", math=math, resolve_parameters=resolve_parameters))
+
+
+def test_the_runner_injects_only_what_a_chapter_takes_and_checks_it(tmp_path):
+    chapter = next(c for c in chapters_from_toc() if c.name == "01_data")
+    injected = chapter_parameters(chapter, "smoke", tmp_path, {"feature_set": "actd", "n_folds": 3})
+    assert injected == {"profile": "smoke", "results_dir": str(tmp_path), "feature_set": "actd"}
+    with pytest.raises(ParameterError):
+        chapter_parameters(chapter, "smoke", tmp_path, {"feature_set": 3})
+
+
+@pytest.mark.parametrize("argv", [["-p", "feature_sett", "actd"], ["-p", "n_folds", "three"],
+                                  ["--only", "01_dta"]])
+def test_the_runner_refuses_bad_parameters_before_executing_anything(argv, capsys):
+    assert main(["--profile", "smoke", "--only", "01_data", "03_dann", *argv]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
