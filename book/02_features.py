@@ -45,14 +45,13 @@ from pathlib import Path
 import time
 
 import matplotlib.pyplot as plt
-import numpy as np
-import pandas as pd
 from myst_nb import glue
-from scipy import stats
 
 from neurotype import data
 
+from neurotype.book.display import glue_values, table
 from neurotype.ephys import features, separation, simulate
+from neurotype.experiments import feature_story
 from neurotype.plots import features as feature_plots
 from neurotype.protocol.reports import write_chapter_report
 
@@ -82,15 +81,8 @@ responses = {
 by_stimulus = {kind: {cell: responses[cell][kind] for cell in responses} for kind in responses["fast-spiking"]}
 
 # %% tags=["remove-cell"]
-for cell, key in (("fast-spiking", "fs"), ("regular-spiking", "rs")):
-    runs = responses[cell]
-    glue(f"{key}_rheobase", f"{runs['long_square'].stimulus.meta['rheobase_pa']:.0f}", display=False)
-    glue(f"{key}_short_threshold", f"{runs['short_square'].stimulus.meta['amplitude_pa']:.0f}", display=False)
-    glue(f"{key}_long_spikes", f"{runs['long_square'].n_spikes}", display=False)
-    isi = np.diff(runs["long_square"].spike_times)
-    glue(f"{key}_adaptation", f"{isi[-1] / isi[0]:.2f}", display=False)
-glue("noise_epoch_s", f"{noise_epoch_s:g}", display=False)
-glue("sampling_khz", f"{sampling_rate / 1e3:g}", display=False)
+glue_values({**feature_story.model_cell_numbers(responses), "noise_epoch_s": f"{noise_epoch_s:g}",
+             "sampling_khz": f"{sampling_rate / 1e3:g}"})
 fig = feature_plots.plot_stimulus_responses(by_stimulus)
 glue("fig-stimuli", fig, display=False)
 plt.close(fig)
@@ -124,40 +116,22 @@ plt.close(fig)
 # in pA, dV/dt in mV/ms, the width in seconds.
 
 # %%
-noise_features = {cell: features.sweep_spike_features(runs["noise"].t, runs["noise"].v, runs["noise"].i)
-                  for cell, runs in responses.items()}
-detected = {cell: series.attrs["n_spikes"] for cell, series in noise_features.items()}
-model_features = pd.DataFrame(noise_features)
-truth = {cell: runs["noise"].n_spikes for cell, runs in responses.items()}
 broad = data.select_cells("paper41", "broad").table
 mouse = broad[broad["species"] == "mouse"]
-reference = mouse.groupby("subclass")[list(features.SPIKE_FEATURES)].median().T[["Pvalb", "Glutamatergic"]]
-comparison = pd.concat([model_features, reference.add_prefix("median ")], axis=1)
-comparison.insert(0, "unit", [features.SPIKE_FEATURE_UNITS[f] for f in comparison.index])
-comparison.round(4)
+noise = feature_story.compare_noise_features(responses, mouse)
+model_features = noise.model_features
 
-# %% tags=["remove-cell"]
-glue("fs_noise_spikes", f"{truth['fast-spiking']}", display=False)
-glue("rs_noise_spikes", f"{truth['regular-spiking']}", display=False)
-glue("spike_counts_match", "matches" if detected == truth else "does NOT match", display=False)
-for cell, key in (("fast-spiking", "fs"), ("regular-spiking", "rs")):
-    glue(f"{key}_width_ms", f"{model_features.loc['width', cell] * 1e3:.2f}", display=False)
-    glue(f"{key}_ratio", f"{model_features.loc['upstroke_downstroke_ratio', cell]:.1f}", display=False)
-glue("pvalb_width_ms", f"{reference.loc['width', 'Pvalb'] * 1e3:.2f}", display=False)
-glue("glu_width_ms", f"{reference.loc['width', 'Glutamatergic'] * 1e3:.2f}", display=False)
-glue("pvalb_ratio", f"{reference.loc['upstroke_downstroke_ratio', 'Pvalb']:.1f}", display=False)
-glue("glu_ratio", f"{reference.loc['upstroke_downstroke_ratio', 'Glutamatergic']:.1f}", display=False)
-same_direction = all(
-    (model_features.loc[f, "fast-spiking"] < model_features.loc[f, "regular-spiking"])
-    == (reference.loc[f, "Pvalb"] < reference.loc[f, "Glutamatergic"])
-    for f in ("width", "upstroke_downstroke_ratio"))
-glue("model_direction", "reproduce" if same_direction else "do NOT reproduce", display=False)
+# %% tags=["remove-input"]
+glue_values(noise.numbers())
+table(noise.table(), "tab-noise-features",
+      "The 14 Noise-sweep spike features of the two simulated cells beside the medians of the mouse Pvalb and "
+      "Glutamatergic cells of the paper's table.")
 
 # %% [markdown]
 # The simulator reports its own spikes from the model state (upward crossings of −20 mV), without
 # any feature extractor: {glue:text}`fs_noise_spikes` for the fast-spiking and
 # {glue:text}`rs_noise_spikes` for the regular-spiking cell. ipfx's count
-# {glue:text}`spike_counts_match` them; the tests (`tests/features/`) check the same on every cell and
+# {glue:text}`spike_counts_match` them; the tests (`tests/ephys/`) check the same on every cell and
 # stimulus, peak times to the sample, and that allensdk's older `EphysSweepFeatureExtractor`, which
 # the live-refresh path uses (below), gives the same 14 features on the same sweep.
 #
@@ -190,40 +164,16 @@ broad_effects = {
                                              "aspiny", "spiny", n_boot=n_boot, seed=seed)
     for species in data.SPECIES
 }
-broad_effects["mouse"].head(10).round(3)
 
-# %% tags=["remove-cell"]
-mouse_r, human_r = (broad_effects[s]["rank_biserial"].reindex(feature_list) for s in ("mouse", "human"))
-rho = stats.spearmanr(mouse_r, human_r).statistic
-top_mouse = broad_effects["mouse"].index[0]
-top_human = broad_effects["human"].index[0]
-for species, top in (("mouse", top_mouse), ("human", top_human)):
-    row = broad_effects[species].loc[top]
-    glue(f"broad_top_{species}", f"{top}", display=False)
-    glue(f"broad_top_{species}_r", f"{row['rank_biserial']:.2f} [{row['rb_low']:.2f}, {row['rb_high']:.2f}]",
-         display=False)
-    glue(f"broad_top_{species}_d", f"{row['cohens_d']:.1f}", display=False)
-    strong = broad_effects[species]["rank_biserial"].abs() > 0.5
-    glue(f"broad_strong_{species}", f"{int(strong.sum())}", display=False)
-    weak = (broad_effects[species]["p_adjusted"] > 0.05)
-    glue(f"broad_null_{species}", f"{int(weak.sum())}", display=False)
-glue("broad_rho", f"{rho:.2f}", display=False)
-markers = ["width", "peak_v", "fast_trough_v", "upstroke_downstroke_ratio"]
-for marker in markers:
-    glue(f"broad_{marker}_r", f"{mouse_r[marker]:.2f} / {human_r[marker]:.2f}", display=False)
-agree = bool((np.sign(mouse_r[markers]) == np.sign(human_r[markers])).all())
-glue("broad_markers_agree", "point the same way" if agree else "do NOT all point the same way", display=False)
-shift = (mouse_r - human_r).abs().sort_values(ascending=False)
-gap = shift.index[0]
-glue("broad_shift_feature", f"{gap}", display=False)
-glue("broad_shift_values", f"{mouse_r[gap]:.2f} in mouse, {human_r[gap]:.2f} in human", display=False)
-glue("broad_shift_kind", "the direction flips" if np.sign(mouse_r[gap]) != np.sign(human_r[gap])
-     else "the direction holds but the size differs", display=False)
-glue("broad_sign_flips", f"{int((np.sign(mouse_r) != np.sign(human_r)).sum())}", display=False)
-glue("n_boot", f"{n_boot:,}", display=False)
+# %% tags=["remove-input"]
+broad_numbers = feature_story.broad_separation_numbers(broad_effects, feature_list)
+glue_values({**broad_numbers, "n_boot": f"{n_boot:,}"})
 fig = feature_plots.plot_two_class_effects(broad_effects)
 glue("fig-broad-effects", fig, display=False)
 plt.close(fig)
+table(feature_story.effects_display(broad_effects["mouse"]), "tab-broad-effects",
+      "The ten features that separate aspiny from spiny mouse cells most (|rank-biserial r|), with its bootstrap "
+      "interval, Cohen's d and the Benjamini-Hochberg adjusted p-value.")
 
 # %% [markdown]
 # ```{glue:figure} fig-broad-effects
@@ -253,34 +203,13 @@ plt.close(fig)
 # %%
 subclass_effects = separation.multi_class_separation(mouse, feature_list, "subclass")
 one_vs_rest = separation.one_vs_rest_rank_biserial(mouse, feature_list, "subclass", data.SUBCLASSES)
-subclass_effects.head(10).round(3)
 
-# %% tags=["remove-cell"]
-top_subclass = subclass_effects.index[0]
-glue("sub_top", f"{top_subclass}", display=False)
-glue("sub_top_eps", f"{subclass_effects.loc[top_subclass, 'epsilon_squared']:.2f}", display=False)
-glue("sub_top_eta", f"{subclass_effects.loc[top_subclass, 'eta_squared']:.2f}", display=False)
-glue("sub_n_above_03", f"{int((subclass_effects['epsilon_squared'] > 0.3).sum())}", display=False)
-broad_rank_agreement = stats.spearmanr(subclass_effects["epsilon_squared"].reindex(feature_list),
-                                      mouse_r.abs().reindex(feature_list)).statistic
-glue("sub_broad_rho", f"{broad_rank_agreement:.2f}", display=False)
-for subclass_name, key in (("Pvalb", "pvalb"), ("Sst", "sst"), ("Vip", "vip"), ("Htr3a+|Vip-", "htr3a"),
-                           ("Glutamatergic", "glu")):
-    feature = one_vs_rest[subclass_name].abs().idxmax()
-    glue(f"ovr_{key}", f"{feature}, r = {one_vs_rest.loc[feature, subclass_name]:.2f}", display=False)
+# %% tags=["remove-input"]
+glue_values(feature_story.subclass_separation_numbers(subclass_effects, one_vs_rest, broad_effects["mouse"],
+                                                      feature_list))
 # Every pair of interneuron subclasses: how far apart does the single best feature put them?
-interneurons = [s for s in data.SUBCLASSES if s != "Glutamatergic"]
-pairs = []
-for i, first in enumerate(interneurons):
-    for second in interneurons[i + 1:]:
-        pair = mouse[mouse["subclass"].isin([first, second])]
-        best = separation.two_class_separation(pair, feature_list, "subclass", first, second, n_boot=0).iloc[0]
-        pairs.append({"pair": f"{first} vs {second}", "feature": best.name, "rank_biserial": best["rank_biserial"]})
-pairs = pd.DataFrame(pairs).assign(strength=lambda t: t["rank_biserial"].abs()).sort_values("strength")
-glue("pair_hardest", f"{pairs.iloc[0]['pair']} (best single feature {pairs.iloc[0]['feature']}, "
-                     f"|r| = {pairs.iloc[0]['strength']:.2f})", display=False)
-glue("pair_easiest", f"{pairs.iloc[-1]['pair']} ({pairs.iloc[-1]['feature']}, |r| = {pairs.iloc[-1]['strength']:.2f})",
-     display=False)
+pairs, pair_text = feature_story.interneuron_pairs(mouse, feature_list, data.SUBCLASSES)
+glue_values(pair_text)
 fig = feature_plots.plot_multi_class_effects(subclass_effects, one_vs_rest)
 glue("fig-subclass-effects", fig, display=False)
 plt.close(fig)
@@ -290,6 +219,9 @@ fig = feature_plots.plot_feature_distributions(
     references={cell: model_features[cell] for cell in model_features.columns})
 glue("fig-subclass-distributions", fig, display=False)
 plt.close(fig)
+table(feature_story.effects_display(subclass_effects), "tab-subclass-effects",
+      "The ten features that separate the five mouse subclasses most (Kruskal-Wallis ε² on ranks, ANOVA η² on "
+      "values, H, and the adjusted p-value).")
 
 # %% [markdown]
 # ```{glue:figure} fig-subclass-effects
@@ -344,11 +276,11 @@ report_path = write_chapter_report(Path(results_dir) / "02_features", params, st
                       "rheobase_pa": runs["long_square"].stimulus.meta["rheobase_pa"],
                       "short_square_threshold_pa": runs["short_square"].stimulus.meta["amplitude_pa"],
                       "spikes": {kind: r.n_spikes for kind, r in runs.items()},
-                      "ipfx_noise_spikes": detected[cell],
+                      "ipfx_noise_spikes": noise.detected[cell],
                       "noise_features": model_features[cell].to_dict()}
                for cell, runs in responses.items()},
     "broad_type": {species: table.reset_index().to_dict(orient="records") for species, table in broad_effects.items()},
-    "broad_type_species_spearman": rho,
+    "broad_type_species_spearman": broad_numbers["broad_type_species_spearman"],
     "subclass": subclass_effects.reset_index().to_dict(orient="records"),
     "subclass_one_vs_rest": one_vs_rest.to_dict(orient="index"),
     "interneuron_pairs": pairs.to_dict(orient="records"),

@@ -123,3 +123,17 @@ def test_comparison_tables(subclass_paper41, tmp_path):
     assert effect.loc["logreg", "difference"] == pytest.approx(expected)
     frame = comparison.interval_frame({"paper41": reports})
     assert (frame["low"] <= frame["mean"]).all() and (frame["mean"] <= frame["high"]).all()
+
+
+def test_gate_numbers_on_a_hand_made_gate_matrix():
+    gates = pd.DataFrame([[1.0, 0.0, 0.5], [1.0, 0.0, 0.0], [0.2, 0.9, 1.0], [0.0, 1.0, 1.0]],
+                         columns=["a", "b", "c"])
+    labels = ["x", "x", "y", "y"]
+    profiles = interpret.class_profiles(gates, labels, ["x", "y"])
+    values = interpret.gate_numbers(gates, labels, ["x", "y"], profiles)
+    # open gates (z > 0) per cell: 2, 1, 3, 2 -> median 2; fully open (z > 0.999): 1, 1, 1, 2 -> median 1
+    assert values["open_median"] == "2" and values["fully_open_median"] == "1"
+    assert values["per_class_open"] == {"x": 1.5, "y": 2.5}
+    # class means of b: x 0.0, y 0.95 -> the largest spread (a: 1.0 vs 0.1 = 0.9; c: 0.25 vs 1.0 = 0.75)
+    assert values["most_class_dependent"] == "b" and values["most_class_dependent_spread"] == "0.95"
+    assert values["mean_gate"] == f"{gates.to_numpy().mean():.2f}"

@@ -8,7 +8,7 @@ need nothing else (:mod:`neurotype.paths`, the unit checks and feature names of
 :mod:`neurotype.ephys.features`, the Cre-line vocabulary of :mod:`neurotype.data.tables`). ipfx is not
 installed there, so the spikes are measured with allensdk's own
 :class:`~allensdk.ephys.ephys_extractor.EphysSweepFeatureExtractor`, the extractor ipfx grew
-out of; ``tests/features/test_refresh.py`` checks that both give the same 14 features on a
+out of; ``tests/data/test_refresh.py`` checks that both give the same 14 features on a
 simulated sweep.
 
 What it does

@@ -25,7 +25,8 @@ from neurotype.data.splits import fold_index, inner_split
 
 __all__ = ["FoldModel", "refit_folds", "GateResult", "held_out_gates", "cluster_order", "class_profiles",
            "class_specificity", "open_gate_counts", "profile_stability", "permutation_importances",
-           "rank_agreement", "defining_features", "reading_sentences", "best_report"]
+           "rank_agreement", "defining_features", "reading_sentences", "best_report", "IMPORTANCE_BASELINE",
+           "gate_numbers", "stability_numbers", "importance_numbers", "broad_gate_numbers"]
 
 
 @dataclass
@@ -315,3 +316,50 @@ def best_report(reports: Mapping[str, Report], metric: str = "f1_macro") -> str:
     if not reports:
         raise ValueError("no reports to choose from")
     return max(reports, key=lambda label: reports[label].metrics["all"][metric]["mean"])
+
+
+#: The baseline whose permutation importance the gates are compared with: Table 2's SVC, fixed in
+#: advance (choosing the best-scoring baseline would select on outer test folds).
+IMPORTANCE_BASELINE = "svc"
+
+
+def gate_numbers(gates: pd.DataFrame, labels: Sequence[str], classes: Sequence[str],
+                 profiles: pd.DataFrame) -> dict[str, Any]:
+    """What the gate chapter's prose cites about one gate matrix (cells × features)."""
+    matrix = gates.to_numpy()
+    counts = open_gate_counts(matrix)
+    spread = profiles.max(0) - profiles.min(0)
+    per_class = pd.Series(counts).groupby(np.asarray(labels)).median().reindex(list(classes))
+    return {"n_gate_cells": f"{len(gates):,}", "mean_gate": f"{matrix.mean():.2f}",
+            "most_class_dependent": str(spread.idxmax()), "most_class_dependent_spread": f"{spread.max():.2f}",
+            "open_median": f"{np.median(counts):.0f}",
+            "open_q": f"{np.percentile(counts, 10):.0f}–{np.percentile(counts, 90):.0f}",
+            "n_features": f"{matrix.shape[1]}",
+            "fully_open_median": f"{np.median(open_gate_counts(matrix, 0.999)):.0f}",
+            "per_class_open": {str(k): float(v) for k, v in per_class.items()}}
+
+
+def stability_numbers(stability: Mapping[str, float]) -> dict[str, str]:
+    """Median and minimum correlation of class profiles across seeds and across folds."""
+    return {"rho_seeds": f"{stability['across_seeds_median']:.2f}",
+            "rho_seeds_min": f"{stability['across_seeds_min']:.2f}",
+            "rho_folds": f"{stability['across_folds_median']:.2f}",
+            "rho_folds_min": f"{stability['across_folds_min']:.2f}"}
+
+
+def importance_numbers(mean_gate: pd.Series, importance: pd.Series, agreement: Mapping[str, Any]) -> dict[str, str]:
+    """How the mean gate ranks features against a baseline's permutation importance."""
+    return {"rho_importance": f"{agreement['spearman']:.2f}", "top_overlap": f"{agreement['top_overlap']}",
+            "top_n": f"{agreement['top']}", "top_importance": ", ".join(importance.nlargest(3).index),
+            "top_gate": ", ".join(mean_gate.nlargest(3).index)}
+
+
+def broad_gate_numbers(reports: Mapping[str, Report], metric: str = "balanced_accuracy") -> dict[str, str]:
+    """Gated DANN vs DANN vs logistic regression on all and on human test cells (mean ``metric``)."""
+    values: dict[str, str] = {}
+    for species in ("all", "human"):
+        score = {label: reports[label].estimate(species, metric).mean for label in ("gated_dann", "dann", "logreg")}
+        values[f"gated_minus_dann_{species}"] = f"{score['gated_dann'] - score['dann']:+.3f}"
+        for label, key in (("gated_dann", "gated"), ("dann", "dann"), ("logreg", "logreg")):
+            values[f"{key}_{species}"] = f"{score[label]:.3f}"
+    return values
