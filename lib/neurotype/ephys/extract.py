@@ -173,7 +173,7 @@ def stimulus_window(sweep: Sweep, protocol: str) -> StimulusWindow:
             raise SweepError(f"a {name} is a flat step, but the current varies from {window.min():.4g} to "
                              f"{window.max():.4g} pA")
         if last == i.size - 1:
-            raise SweepError(f"the recording stops at {t[-1]:.4g} s while the {amplitude:.4g} pA step is still on "
+            raise SweepError(f"the recording stops at {t[-1] + dt:.4g} s while the {amplitude:.4g} pA step is still on "
                              "(a truncated sweep?)")
         if protocol == "long_square" and t[first] < _BASELINE_S:
             raise SweepError(f"the step starts at {t[first]:.4g} s; a long square needs {_BASELINE_S} s of baseline "
@@ -280,6 +280,8 @@ class CellFeatures:
         grouped: dict[str, list[str]] = {}
         for name in self.failed_features:
             grouped.setdefault(self.reasons.get(name, "not measured"), []).append(name)
+        if len(grouped) == 1 and len(self.failed_features) == len(FEATURES):  # the whole cell failed for one reason
+            return " | ".join([*self.notes, *grouped])
         parts = [f"{', '.join(names)}: {reason}" for reason, names in grouped.items()]
         return " | ".join([*self.notes, *parts])
 
@@ -610,8 +612,9 @@ def nwb_cells(paths: Iterable[Path | str], features: Sequence[str], *,
               stimulus_map: StimulusMap | Path | str | None = None, progress: bool = False) -> pd.DataFrame:
     """The cells table ``neurotype predict`` reads from a CSV, made from NWB files.
 
-    Cells for which none of ``features`` could be measured are left out with a warning (a
-    prediction from imputed values alone would be noise).
+    Columns: ``cell_id``, ``file``, ``features`` (a model's, in its order), ``sweeps_used``,
+    ``failed_features`` and ``qc``. Cells for which none of ``features`` could be measured are
+    left out with a warning (a prediction from imputed values alone would be noise).
 
     Raises
     ------
@@ -620,10 +623,11 @@ def nwb_cells(paths: Iterable[Path | str], features: Sequence[str], *,
     """
     table = extract_features(paths, stimulus_map=stimulus_map, progress=progress)
     empty = table[list(features)].isna().all(axis=1)
-    for _, row in table[empty].iterrows():
-        logger.warning(f"{row['file']}: left out, none of the model's features could be measured "
-                       f"({row['qc'].split(' | ')[0]})")
+    already_logged = table[[f for f in FEATURES if f not in VOLTAGE_CLAMP_FEATURES]].isna().all(axis=1)
+    for _, row in table[empty & ~already_logged].iterrows():
+        logger.warning(f"{row['file']}: left out, none of the model's features could be measured (see the qc "
+                       "column of `neurotype features`)")
     if empty.all():
         raise ValueError(f"none of the {len(table)} NWB file(s) gave any of the model's features "
                          "(run `neurotype features` and read its qc column)")
-    return table[~empty].reset_index(drop=True)
+    return table.loc[~empty, [*ID_COLUMNS, *features, *QC_COLUMNS]].reset_index(drop=True)

@@ -205,8 +205,8 @@ def _major_version(version: str) -> int | None:
 def _scale(unit: str, table: dict[str, float], what: str) -> float:
     key = unit.strip().lower().replace(" ", "")
     if key not in table:
-        raise _SweepReadError(f"{what} has unit {unit!r}, which is not one of "
-                              f"{', '.join(sorted({k for k in table if len(k) <= 2}))} (or their long names)")
+        known = "volts, mV or µV" if table is VOLTAGE_UNITS_TO_MV else "amperes, nA or pA"
+        raise _SweepReadError(f"the {what} has unit {unit!r}; expected {known}")
     return table[key]
 
 
@@ -235,8 +235,17 @@ def _assemble(number: int, name: str, v_mv: np.ndarray, i_pa: np.ndarray, rate: 
 
 # ----- NWB 2 -----------------------------------------------------------------------------------
 
+def _stored_unit(series) -> str:
+    """The unit written in the file: pynwb replaces an unexpected unit of a patch-clamp series by the
+    standard one on reading (with only a warning), which would hide a mislabelled file."""
+    attributes = getattr(series.data, "attrs", None)
+    if attributes is not None and "unit" in attributes:
+        return _text(attributes["unit"])
+    return _text(series.unit)
+
+
 def _series_values(series, table: dict[str, float], what: str) -> tuple[np.ndarray, float]:
-    factor = _scale(_text(series.unit), table, what)
+    factor = _scale(_stored_unit(series), table, what)
     data = _as_float(series.data, what)
     conversion = float(series.conversion if series.conversion is not None else 1.0)
     offset = float(getattr(series, "offset", 0.0) or 0.0)
