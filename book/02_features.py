@@ -345,3 +345,28 @@ report_path = write_report(Path(results_dir) / "02_features" / "report.json", {
     "interneuron_pairs": pairs.to_dict(orient="records"),
 })
 print(report_path)
+
+# %% [markdown]
+# ## From NWB files to a feature table
+#
+# A lab's own cells take the same route as ACTD's. `neurotype features` reads NWB files (NWB 2, or
+# ACTD's NWB 1), recognises the stimuli by name (a mapping the user extends with
+# `--stimulus-map FILE`) and measures, with the same ipfx analyses ACTD used, the long-square,
+# short-square, ramp, subthreshold and noise features in ACTD's names and units;
+# `neurotype predict --model M --nwb FILES` feeds them to a saved model. Here the two model cells'
+# simulated sessions (hyperpolarising and firing long squares, short squares, a ramp, a noise
+# sweep) are written to NWB 2 files and read back. Every feature a current-clamp recording holds
+# is measured; `failed_features` names the two ACTD measures in voltage clamp.
+
+# %%
+from neurotype.ephys import extract, nwb, sessions
+
+nwb_dir = Path(results_dir) / "02_features" / "nwb"
+nwb_dir.mkdir(parents=True, exist_ok=True)
+session_options = (dict(sampling_rate=25_000.0, ramp_slope_pa_per_s=100.0, noise_epoch_s=0.4, noise_gap_s=0.2)
+                   if smoke else dict(sampling_rate=50_000.0, noise_epoch_s=3.0, noise_gap_s=1.0))
+nwb_files = [nwb.write_nwb(nwb_dir / f"{name}.nwb", sessions.simulated_session(model, **session_options).sweeps)
+             for name, model in simulate.CELL_MODELS.items()]
+cell_features = extract.extract_features(nwb_files).set_index("cell_id")
+cell_features[["vrest", "ri", "tau", "threshold_i_long_square", "f_i_curve_slope", "threshold_i_short_square",
+               "threshold_v_ramp", "width", "upstroke_downstroke_ratio", "failed_features"]].T
