@@ -612,9 +612,9 @@ def nwb_cells(paths: Iterable[Path | str], features: Sequence[str], *,
               stimulus_map: StimulusMap | Path | str | None = None, progress: bool = False) -> pd.DataFrame:
     """The cells table ``neurotype predict`` reads from a CSV, made from NWB files.
 
-    Columns: ``cell_id``, ``file``, ``features`` (a model's, in its order), ``sweeps_used``,
-    ``failed_features`` and ``qc``. Cells for which none of ``features`` could be measured are
-    left out with a warning (a prediction from imputed values alone would be noise).
+    The table of :func:`extract_features` (so ``predict --nwb`` writes what ``features`` followed by
+    ``predict --input`` writes), less the cells for which none of ``features`` could be measured:
+    those are left out with a warning (a prediction from imputed values alone would be noise).
 
     Raises
     ------
@@ -630,4 +630,4 @@ def nwb_cells(paths: Iterable[Path | str], features: Sequence[str], *,
     if empty.all():
         raise ValueError(f"none of the {len(table)} NWB file(s) gave any of the model's features "
                          "(run `neurotype features` and read its qc column)")
-    return table.loc[~empty, [*ID_COLUMNS, *features, *QC_COLUMNS]].reset_index(drop=True)
+    return table[~empty].reset_index(drop=True)
