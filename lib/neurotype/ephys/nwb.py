@@ -282,12 +282,14 @@ def _read_nwb2(path: Path, version: str) -> Recording:
     try:
         stimulus_of: dict[int, object] = {}
         table = nwbfile.intracellular_recordings
-        if table is not None and len(table) > 0:
-            frame = table.to_dataframe()
-            for _, row in frame.iterrows():
-                stimulus_cell, response_cell = row[("stimuli", "stimulus")], row[("responses", "response")]
-                if getattr(response_cell, "timeseries", None) is not None:
-                    stimulus_of[id(response_cell.timeseries)] = getattr(stimulus_cell, "timeseries", None)
+        try:
+            frame = table.to_dataframe() if table is not None and len(table) > 0 else None
+        except Exception:  # a table this reader does not understand: pair by sweep_number instead
+            frame = None
+        for _, row in (frame.iterrows() if frame is not None else ()):
+            stimulus_cell, response_cell = row.get(("stimuli", "stimulus")), row.get(("responses", "response"))
+            if getattr(response_cell, "timeseries", None) is not None:
+                stimulus_of[id(response_cell.timeseries)] = getattr(stimulus_cell, "timeseries", None)
         by_number: dict[int, object] = {}
         for series in nwbfile.stimulus.values():
             if isinstance(series, CurrentClampStimulusSeries) and getattr(series, "sweep_number", None) is not None:
