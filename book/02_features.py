@@ -31,6 +31,7 @@ sampling_rate = None  # sampling rate of the simulated sweeps (Hz)
 noise_epoch_s = None  # length of one simulated noise epoch (s)
 noise_gap_s = None  # gap between simulated noise epochs (s)
 n_boot = None  # bootstrap resamples of the effect sizes
+ramp_slope_pa_per_s = None  # slope of the simulated sessions' ramp (pA/s; ACTD: 25)
 
 # %% tags=["remove-cell"]
 # Check the parameters and fill each None with the profile's value (neurotype.book.profiles).
@@ -286,3 +287,30 @@ report_path = write_chapter_report(Path(results_dir) / "02_features", params, st
     "interneuron_pairs": pairs.to_dict(orient="records"),
 })
 print(report_path)
+
+# %% [markdown]
+# ## From NWB files to a feature table
+#
+# A lab's own cells take the same route as ACTD's. `neurotype features` reads NWB files (NWB 2, or
+# ACTD's NWB 1), recognises the stimuli by name (a mapping the user extends with
+# `--stimulus-map FILE`) and measures, with the same ipfx analyses ACTD used, the long-square,
+# short-square, ramp, subthreshold and noise features in ACTD's names and units;
+# `neurotype predict --model M --nwb FILES` feeds them to a saved model. Here the two model cells'
+# simulated sessions (hyperpolarising and firing long squares, short squares, a ramp, a noise
+# sweep) are written to NWB 2 files and read back. Every feature a current-clamp recording holds
+# is measured; `failed_features` names the two ACTD measures in voltage clamp.
+
+# %%
+from neurotype.ephys import extract, nwb, sessions
+
+nwb_dir = Path(results_dir) / "02_features" / "nwb"
+nwb_dir.mkdir(parents=True, exist_ok=True)
+session_options = dict(sampling_rate=sampling_rate, ramp_slope_pa_per_s=ramp_slope_pa_per_s,
+                       noise_epoch_s=noise_epoch_s, noise_gap_s=noise_gap_s)
+nwb_files = [nwb.write_nwb(nwb_dir / f"{name}.nwb", sessions.simulated_session(model, **session_options).sweeps)
+             for name, model in simulate.CELL_MODELS.items()]
+cell_features = extract.extract_features(nwb_files).set_index("cell_id")
+shown = ["vrest", "ri", "tau", "threshold_i_long_square", "f_i_curve_slope", "threshold_i_short_square",
+         "threshold_v_ramp", "width", "upstroke_downstroke_ratio", "failed_features"]
+table(cell_features[shown].T.rename_axis("feature"), "tab-nwb-features",
+      "Features measured from the two simulated cells' NWB 2 files, in ACTD's names and units.")

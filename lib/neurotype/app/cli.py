@@ -186,7 +186,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if output is not None:
         _guard_output(output, args.force, "an output file")
     saved = load_model(args.model, feature_set=args.feature_set)
-    cells = read_cells(args.input, saved.features)
+    if args.nwb:
+        cells = _nwb_cells(args, saved.features)
+    else:
+        cells = read_cells(args.input, saved.features)
     predictions = predict_cells(saved, cells, species=args.species)
     n_imputed = int((predictions["imputed_features"] != "").sum())
     n_outside = int((predictions["out_of_range_features"] != "").sum())
@@ -204,6 +207,84 @@ def cmd_predict(args: argparse.Namespace) -> int:
         if not args.quiet:
             print(f"{len(predictions):,} predictions written to {output}", file=sys.stderr)
     return EXIT_OK
+
+
+def _nwb_problems_to_stderr(show_progress: bool) -> None:
+    """Print the extraction's log lines (one per failed file) on stderr, above any progress bar."""
+    import logging
+
+    class _Line(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            from tqdm import tqdm
+
+            message = f"warning: {record.getMessage()}"
+            tqdm.write(message, file=sys.stderr) if show_progress else print(message, file=sys.stderr)
+
+    log = logging.getLogger("neurotype.ephys.extract")
+    log.handlers[:] = [_Line(level=logging.WARNING)]
+    log.setLevel(logging.WARNING)
+    log.propagate = False
+
+
+def _nwb_cells(args: argparse.Namespace, features: Sequence[str]):
+    """predict --nwb: the cells table from NWB files, as read_cells gives it from a CSV."""
+    from neurotype.ephys.extract import nwb_cells, nwb_files
+
+    try:
+        files = nwb_files(args.nwb)
+    except FileNotFoundError as error:
+        raise UserError(str(error)) from None
+    _nwb_problems_to_stderr(_show_progress(args))
+    return nwb_cells(files, features, stimulus_map=args.stimulus_map, progress=_show_progress(args))
+
+
+def cmd_features(args: argparse.Namespace) -> int:
+    from neurotype.ephys.extract import FEATURES, VOLTAGE_CLAMP_FEATURES, extract_features, nwb_files
+    from neurotype.ephys.stimulus_names import load_stimulus_map
+
+    output = Path(args.out) if args.out else None
+    if output is not None:
+        _guard_output(output, args.force, "an output file")
+    try:
+        files = nwb_files(args.files)
+    except FileNotFoundError as error:
+        raise UserError(str(error)) from None
+    stimulus_map = load_stimulus_map(args.stimulus_map)
+    _nwb_problems_to_stderr(_show_progress(args))
+    table = extract_features(files, stimulus_map=stimulus_map, progress=_show_progress(args))
+    if output is None:
+        table.to_csv(sys.stdout, index=False)
+    else:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        table.to_csv(output, index=False)
+    measurable = [name for name in FEATURES if name not in VOLTAGE_CLAMP_FEATURES]
+    counts = table[measurable].notna().sum(axis=1)
+    complete, empty = int((counts == len(measurable)).sum()), int((counts == 0).sum())
+    if not args.quiet:
+        where = f" written to {output}" if output is not None else ""
+        print(f"{len(table):,} cell(s){where}: {complete} with every current-clamp feature, "
+              f"{len(table) - complete - empty} partial, {empty} without any (see columns failed_features and qc)",
+              file=sys.stderr)
+    if empty == len(table):
+        raise UserError(f"none of the {len(table)} file(s) gave any feature")
+    return EXIT_OK
+
+
+def _features_parser(commands) -> None:
+    features = commands.add_parser(
+        "features", help="per-cell ACTD features from NWB recordings (NWB 2 or ACTD's NWB 1), with ipfx",
+        description="One row per NWB file (one cell each): the long-square, short-square, ramp, subthreshold "
+                    "and noise-sweep features in ACTD names and units. A bad sweep or a missing protocol costs "
+                    "only its features (NaN; columns failed_features and qc say why); a file that is not NWB "
+                    "gives one warning line and one failed row.")
+    features.add_argument("files", nargs="+", metavar="NWB", help="NWB files, or folders searched for *.nwb")
+    features.add_argument("--out", help="CSV to write (default: standard output)")
+    features.add_argument("--stimulus-map", metavar="FILE",
+                          help="YAML of your rig's stimulus names, tried before the defaults "
+                               "(layout: lib/neurotype/ephys/stimulus_names.yml)")
+    features.add_argument("--force", action="store_true", help="overwrite an existing --out file")
+    features.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    features.set_defaults(handler=cmd_features)
 
 
 # --- the parser -------------------------------------------------------------------------------
@@ -249,7 +330,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     predict = commands.add_parser("predict", help="classify cells from a CSV of ACTD-named features")
     predict.add_argument("--model", required=True, help="model directory written by `neurotype train`")
-    predict.add_argument("--input", required=True, help="CSV, one row per cell, ACTD feature names as columns")
+    source = predict.add_mutually_exclusive_group(required=True)
+    source.add_argument("--input", help="CSV, one row per cell, ACTD feature names as columns")
+    source.add_argument("--nwb", nargs="+", metavar="FILE", help="NWB files or folders, one cell per file: "
+                        "features are extracted as by `neurotype features`")
+    predict.add_argument("--stimulus-map", help="with --nwb: YAML of extra stimulus names (see `neurotype features`)")
     predict.add_argument("--output", help="CSV to write (default: standard output)")
     predict.add_argument("--species", choices=("mouse", "human"),
                          help="species of every cell, for models that use it (or a 'species' column)")
@@ -257,6 +342,8 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--force", action="store_true")
     predict.add_argument("--quiet", action="store_true")
     predict.set_defaults(handler=cmd_predict)
+
+    _features_parser(commands)
     return parser
 
 
