@@ -38,15 +38,17 @@ import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 import numpy as np
 import pandas as pd
-import torch
 
 from neurotype.data.tables import SPECIES
 from neurotype.ephys.features import FEATURE_UNITS
 from neurotype.protocol.reports import package_versions, to_jsonable
+
+if TYPE_CHECKING:  # torch is imported only for networks: predicting with logreg/svc/rf/xgb starts faster
+    import torch
 
 __all__ = ["SCHEMA_VERSION", "MODEL_JSON", "WEIGHT_FILES", "SKOPS_ALLOWED_TYPES", "ModelLoadError",
            "ImputeScale", "SavedModel", "save_model", "load_model", "data_sha256", "model_kind",
@@ -60,6 +62,8 @@ META_KEY = "neurotype_meta"
 WEIGHT_FILES: dict[str, str] = {"torch": "weights.pt", "skops": "model.skops", "xgboost": "model.xgb.json"}
 #: Files of earlier schema versions, removed when a directory is overwritten.
 LEGACY_FILES = ("model.pkl",)
+#: The networks :func:`_module_for` rebuilds (kind ``torch``).
+NETWORKS = ("dann", "fcnn", "lspin")
 #: The scikit-learn estimator class of each ``skops`` model.
 SKLEARN_ESTIMATORS: dict[str, str] = {"logreg": "sklearn.linear_model._logistic.LogisticRegression",
                                       "svc": "sklearn.svm._classes.SVC",
@@ -83,17 +87,26 @@ class ModelLoadError(ValueError):
 
 
 def model_kind(model: str) -> str:
-    """The storage kind of a registered model name: ``torch``, ``skops`` or ``xgboost``."""
-    from neurotype.models.registry import NETWORKS
-
+    """The storage kind of a savable model name: ``torch``, ``skops`` or ``xgboost``."""
     if model == "xgb":
         return "xgboost"
     if model in SKLEARN_ESTIMATORS:
         return "skops"
-    if model in {spec.name for spec in NETWORKS} and model != "gated_dann":
+    if model in NETWORKS:
         return "torch"
     raise ValueError(f"model {model!r} is not one neurotype saves (those are "
-                     f"{', '.join(sorted([*SKLEARN_ESTIMATORS, 'xgb', 'dann', 'fcnn', 'lspin']))})")
+                     f"{', '.join(sorted([*SKLEARN_ESTIMATORS, 'xgb', *NETWORKS]))})")
+
+
+def _spec(model: str, kind: str):
+    """The model's spec; the baselines without the registry, which imports torch for the networks."""
+    if kind == "torch":
+        from neurotype.models.registry import get_model
+
+        return get_model(model)
+    from neurotype.models.baselines import LOGREG, RANDOM_FOREST, SVC_RBF, XGBOOST
+
+    return {spec.name: spec for spec in (LOGREG, SVC_RBF, RANDOM_FOREST, XGBOOST)}[model]
 
 
 def data_sha256(X: pd.DataFrame, y: np.ndarray) -> str:
@@ -232,12 +245,18 @@ def save_model(estimator, directory: Path | str, *, task: str, model: str, featu
 def _check_savable(estimator, kind: str, model: str, n_classes: int) -> None:
     if int(getattr(estimator, "n_members", 1)) > 1:
         raise ValueError("saving a seed ensemble (n_members > 1) is not supported yet; train with n_members=1")
-    if kind == "torch" and not isinstance(getattr(estimator, "module_", None), torch.nn.Module):
+    if kind == "torch" and not _is_module(getattr(estimator, "module_", None)):
         raise ValueError(f"model {model!r} is a network but the estimator has no fitted module_")
     if kind != "torch" and _type_name(getattr(estimator, "estimator_", None)) != _estimator_class(model):
         raise ValueError(f"model {model!r} needs a fitted {_estimator_class(model)} as estimator.estimator_")
     if not np.array_equal(np.asarray(estimator.classes_), np.arange(n_classes)):
         raise ValueError(f"the estimator was not fitted on every one of the {n_classes} classes (codes 0..K-1)")
+
+
+def _is_module(obj) -> bool:
+    import torch
+
+    return isinstance(obj, torch.nn.Module)
 
 
 def _estimator_class(model: str) -> str:
@@ -290,6 +309,8 @@ def _canonical(meta: Mapping[str, Any]) -> str:
 
 
 def _torch_bytes(estimator, meta_text: str) -> bytes:
+    import torch
+
     buffer = io.BytesIO()
     state = {name: tensor.detach().cpu().clone() for name, tensor in estimator.module_.state_dict().items()}
     torch.save({META_KEY: meta_text, "state_dict": state}, buffer)
@@ -477,6 +498,8 @@ def _one_line(error: BaseException) -> str:
 # --- the three readers: (copy of model.json as text, weights) without running code -------------
 
 def _read_torch(path: Path) -> tuple[str, dict[str, torch.Tensor]]:
+    import torch
+
     try:
         with warnings.catch_warnings():  # a refusal is one line, not torch's warnings about pickle protocols
             warnings.simplefilter("ignore")
@@ -600,10 +623,8 @@ def _first_difference(ours: Any, theirs: Any, where: str = "") -> str | None:
 
 def _build(meta: dict, content: Any, weights: Path):
     """The estimator of ``meta`` around the loaded weights ``content``."""
-    from neurotype.models.registry import get_model
-
     try:
-        estimator = get_model(meta["model"]).make(meta["params"], seed=meta["seed"])
+        estimator = _spec(meta["model"], meta["kind"]).make(meta["params"], seed=meta["seed"])
     except (ValueError, TypeError, KeyError) as error:
         raise ModelLoadError(f"{weights.parent / MODEL_JSON}: params do not build a {meta['model']} model "
                              f"({_one_line(error)})") from None
@@ -619,6 +640,8 @@ def _build(meta: dict, content: Any, weights: Path):
 
 
 def _attach_module(estimator, state: dict[str, torch.Tensor], n_inputs: int, n_classes: int, weights: Path) -> None:
+    import torch
+
     bad = [name for name, tensor in state.items() if not bool(torch.isfinite(tensor).all())]
     if bad:
         raise ModelLoadError(f"{weights}: tensor {bad[0]!r} holds NaN or infinite values")
