@@ -237,8 +237,8 @@ PREDICT_CASES = {
                                 "not a model directory"),
     "model.json a list": (_edited_model(lambda meta, d: [meta]), "expected a JSON object, found a JSON list"),
     "model.json lacks training_range": (_edited_model(_without_training_range), "lacks 'training_range'"),
-    "fewer classes than the weights": (_edited_model(_fewer_classes),
-                                       "field 'classes' (length 4 vs 5) differs from the copy stored in model.xgb.json"),
+    "fewer classes than the weights": (
+        _edited_model(_fewer_classes), "field 'classes' (length 4 vs 5) differs from the copy stored in model.xgb.json"),
     "schema_version 0": (_edited_model(lambda meta, d: {**meta, "schema_version": 0}),
                          "schema version 0 does not exist"),
     "schema_version 99": (_edited_model(lambda meta, d: {**meta, "schema_version": 99}),

@@ -228,7 +228,8 @@ def test_reading_refuses_ragged_rows(logreg, subclass_paper41, tmp_path):
 
 def test_stdout_table_text_equals_the_file(logreg, subclass_paper41, tmp_path):
     """The CLI writes the same CSV text to standard output as to a file."""
-    path = write_cells(tmp_path / "cells.csv", subclass_paper41, rows_of(subclass_paper41, 3), {"cell_id": TRICKY_IDS[:3]})
+    path = write_cells(tmp_path / "cells.csv", subclass_paper41, rows_of(subclass_paper41, 3),
+                       {"cell_id": TRICKY_IDS[:3]})
     table = predict_file(logreg, path).table
     buffer = io.StringIO()
     table.to_csv(buffer, index=False, lineterminator="\n")

@@ -26,7 +26,7 @@ from neurotype.data.tables import SPECIES, DataError
 
 __all__ = ["MISSING_TEXT", "ID_COLUMNS", "RANGE_MARGIN", "UNIT_CHECK_DECADES", "UNIT_CHECK_MIN_CELLS",
            "Prediction", "read_cells", "feature_values", "unit_problems", "cell_species", "output_columns",
-           "predict_cells", "predict_file", "write_predictions"]
+           "duplicate_ids", "predict_cells", "predict_file", "write_predictions"]
 
 #: Text a feature column may hold for a missing value (after stripping spaces).
 MISSING_TEXT: frozenset[str] = frozenset({"", "NA", "N/A", "NaN", "nan", "null", "NULL", "None"})
