@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -67,9 +69,62 @@ def _parse_params(pairs: Sequence[str] | None, params_file: Path | None) -> dict
     return params
 
 
-def _guard_output(path: Path, force: bool, what: str) -> None:
-    if path.exists() and not force:
+def _guard_output(path: Path, force: bool, what: str, *, folder: bool = False,
+                  inputs: Sequence[Path] = ()) -> None:
+    """Check an output location before any computation, so that no run ends in a write error.
+
+    Parameters
+    ----------
+    path
+        The file (or with ``folder=True`` the folder) to be written.
+    force
+        Allow replacing an existing file (or the model files of a non-empty folder).
+    what
+        What the output is, for messages ("an output file").
+    inputs
+        Files the command reads: the output may never be one of them, not even with ``force``.
+
+    Raises
+    ------
+    UserError
+        The output is an input; a folder where a file goes or a file where a folder goes; an
+        existing output without ``force``; or a location that cannot be written.
+    """
+    path = Path(path)
+    for source in inputs:
+        if _same_file(path, Path(source)):
+            raise UserError(f"{path}: is also the input {source}; write {what} elsewhere (even --force never "
+                            "replaces an input)")
+    if folder and path.exists() and not path.is_dir():
+        raise UserError(f"{path}: exists and is not a folder; {what} is a folder")
+    if folder and path.is_dir() and any(path.iterdir()) and not force:
+        raise UserError(f"{path}: exists and is not empty; pass --force to overwrite its model files")
+    if not folder and path.is_dir():
+        raise UserError(f"{path}: is a folder; {what} must be a file name")
+    if not folder and path.exists() and not force:
         raise UserError(f"{path}: {what} exists; pass --force to overwrite it")
+    _check_writable(path if folder else path.parent, path)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)  # also a hard link or a symbolic link to the same file
+    except OSError:  # one of them does not exist yet
+        return a.resolve() == b.resolve()
+
+
+def _check_writable(folder: Path, target: Path) -> None:
+    """The nearest existing folder on the way to ``folder`` must be a folder we can create files in."""
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UserError(f"{target}: cannot be created, {existing} is a file, not a folder")
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as error:
+        raise UserError(f"{target}: cannot write in {existing} ({error.strerror or error})") from None
 
 
 def _load_task(task: str, feature_set: str):
@@ -155,12 +210,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     from neurotype.protocol.evaluation import fit_model
 
     from neurotype.models.registry import get_model
-    from neurotype.app.saved import save_model
+    from neurotype.app.saved import model_kind, save_model
     from neurotype.data.splits import inner_split
 
     out = Path(args.out)
-    if out.exists() and any(out.iterdir()) and not args.force:
-        raise UserError(f"{out}: exists and is not empty; pass --force to overwrite its model files")
+    _guard_output(out, args.force, "a model directory", folder=True)
+    model_kind(args.model)  # refuse a model that cannot be saved before training it
+    if args.params is not None and not Path(args.params).is_file():
+        raise UserError(f"{args.params}: file not found (--params)")
     spec = get_model(args.model)
     params = spec.params(_parse_params(args.param, args.params))
     task = _load_task(args.task, args.feature_set)
@@ -171,41 +228,44 @@ def cmd_train(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(f"training {args.model} on {len(rows):,} cells ({args.task}, {args.feature_set})", file=sys.stderr)
     fit_model(estimator, spec, task, rows, validation)
-    save_model(estimator, out, task=args.task, model=args.model, feature_set=args.feature_set, params=params,
-               seed=args.seed, X=task.X.iloc[rows], y=task.y_codes[rows], classes=list(task.classes),
-               species=task.species[rows], force=args.force)
+    try:
+        save_model(estimator, out, task=args.task, model=args.model, feature_set=args.feature_set, params=params,
+                   seed=args.seed, X=task.X.iloc[rows], y=task.y_codes[rows], classes=list(task.classes),
+                   species=task.species[rows], force=args.force)
+    except OSError as error:
+        raise UserError(f"{out}: cannot write the model ({error.strerror or error})") from None
     print(f"model saved to {out}")
     return EXIT_OK
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from neurotype.app.predict import predict_cells, read_cells
-    from neurotype.app.saved import load_model
+    from neurotype.app.predict import predict_file, write_predictions
+    from neurotype.app.saved import MODEL_JSON, WEIGHT_FILES, load_model
 
     output = Path(args.output) if args.output else None
     if output is not None:
-        _guard_output(output, args.force, "an output file")
+        model_files = [Path(args.model) / name for name in (MODEL_JSON, *WEIGHT_FILES.values())]
+        inputs = [Path(args.input)] if args.input else [Path(f) for f in args.nwb]
+        _guard_output(output, args.force, "an output file", inputs=[*inputs, *model_files])
     saved = load_model(args.model, feature_set=args.feature_set)
-    if args.nwb:
-        cells = _nwb_cells(args, saved.features)
-    else:
-        cells = read_cells(args.input, saved.features)
-    predictions = predict_cells(saved, cells, species=args.species)
-    n_imputed = int((predictions["imputed_features"] != "").sum())
-    n_outside = int((predictions["out_of_range_features"] != "").sum())
-    if n_imputed:
-        print(f"warning: {n_imputed} cell(s) had missing features, imputed with the training medians "
-              "(see column imputed_features)", file=sys.stderr)
-    if n_outside:
-        print(f"warning: {n_outside} cell(s) have values far outside the training range (wrong units?); "
-              "see column out_of_range_features", file=sys.stderr)
+    with tempfile.TemporaryDirectory() as scratch:
+        source = Path(args.input) if not args.nwb else _nwb_cells_csv(args, saved.features, Path(scratch))
+        prediction = predict_file(saved, source, species=args.species,
+                                  allow_unseen_species=args.allow_unseen_species,
+                                  allow_unit_mismatch=args.allow_unit_mismatch, id_column=args.id_column,
+                                  prefix=args.output_prefix)
+    for warning in prediction.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     if output is None:
-        predictions.to_csv(sys.stdout, index=False)
-    else:
+        prediction.table.to_csv(sys.stdout, index=False, lineterminator="\n")
+        return EXIT_OK
+    try:
         output.parent.mkdir(parents=True, exist_ok=True)
-        predictions.to_csv(output, index=False)
-        if not args.quiet:
-            print(f"{len(predictions):,} predictions written to {output}", file=sys.stderr)
+        write_predictions(prediction.table, output)
+    except OSError as error:
+        raise UserError(f"{output}: cannot write the predictions ({error.strerror or error})") from None
+    if not args.quiet:
+        print(f"{len(prediction.table):,} predictions written to {output}", file=sys.stderr)
     return EXIT_OK
 
 
@@ -226,8 +286,9 @@ def _nwb_problems_to_stderr(show_progress: bool) -> None:
     log.propagate = False
 
 
-def _nwb_cells(args: argparse.Namespace, features: Sequence[str]):
-    """predict --nwb: the cells table from NWB files, as read_cells gives it from a CSV."""
+def _nwb_cells_csv(args: argparse.Namespace, features: Sequence[str], folder: Path) -> Path:
+    """predict --nwb: the NWB files' cells written as the CSV ``neurotype features`` writes, so that they go
+    through exactly the checks and reading of ``predict --input``."""
     from neurotype.ephys.extract import nwb_cells, nwb_files
 
     try:
@@ -235,7 +296,10 @@ def _nwb_cells(args: argparse.Namespace, features: Sequence[str]):
     except FileNotFoundError as error:
         raise UserError(str(error)) from None
     _nwb_problems_to_stderr(_show_progress(args))
-    return nwb_cells(files, features, stimulus_map=args.stimulus_map, progress=_show_progress(args))
+    cells = nwb_cells(files, features, stimulus_map=args.stimulus_map, progress=_show_progress(args))
+    path = folder / "nwb_cells.csv"
+    cells.to_csv(path, index=False)
+    return path
 
 
 def cmd_features(args: argparse.Namespace) -> int:
@@ -337,9 +401,18 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--stimulus-map", help="with --nwb: YAML of extra stimulus names (see `neurotype features`)")
     predict.add_argument("--output", help="CSV to write (default: standard output)")
     predict.add_argument("--species", choices=("mouse", "human"),
-                         help="species of every cell, for models that use it (or a 'species' column)")
+                         help="species of every cell (or a 'species' column holding exactly mouse or human)")
+    predict.add_argument("--allow-unseen-species", action="store_true",
+                         help="predict cells of a species the model never saw in training (flagged), not refuse")
+    predict.add_argument("--allow-unit-mismatch", action="store_true",
+                         help="predict even when a column's values look ~1000x off (wrong unit), with a warning")
+    predict.add_argument("--id-column", help="column of cell ids, checked for repeats (default: the first of "
+                         "specimen_id, cell_id, id)")
+    predict.add_argument("--output-prefix", default="",
+                         help="prepended to every output column name, e.g. neurotype_ when the input has a "
+                         "column named predicted")
     predict.add_argument("--feature-set", choices=("paper41", "actd"), help="refuse a model of another feature set")
-    predict.add_argument("--force", action="store_true")
+    predict.add_argument("--force", action="store_true", help="replace an existing output file (never the input)")
     predict.add_argument("--quiet", action="store_true")
     predict.set_defaults(handler=cmd_predict)
 

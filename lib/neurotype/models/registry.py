@@ -3,8 +3,7 @@ name with.
 
 Every entry is listed here explicitly; importing a model module registers nothing. The four baselines are
 scikit-learn / XGBoost pipelines (:mod:`neurotype.models.baselines`), the rest are the PyTorch networks
-(:mod:`neurotype.models.neural`). Importing this module does not import torch: the neural specs build
-their networks lazily.
+(:mod:`neurotype.models.neural`).
 """
 
 from __future__ import annotations
