@@ -185,8 +185,16 @@ def cmd_predict(args: argparse.Namespace) -> int:
     output = Path(args.output) if args.output else None
     if output is not None:
         _guard_output(output, args.force, "an output file")
+    feature_map = None
+    if args.feature_map:  # a lab's own column names and units → ACTD's; a bad map stops here, first
+        from neurotype.data.feature_map import read_feature_map, read_mapped_cells
+
+        feature_map = read_feature_map(args.feature_map)
     saved = load_model(args.model, feature_set=args.feature_set)
-    cells = read_cells(args.input, saved.features)
+    if feature_map is not None:
+        cells = read_mapped_cells(args.input, feature_map, saved.features)
+    else:
+        cells = read_cells(args.input, saved.features)
     predictions = predict_cells(saved, cells, species=args.species)
     n_imputed = int((predictions["imputed_features"] != "").sum())
     n_outside = int((predictions["out_of_range_features"] != "").sum())
@@ -254,6 +262,9 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--species", choices=("mouse", "human"),
                          help="species of every cell, for models that use it (or a 'species' column)")
     predict.add_argument("--feature-set", choices=("paper41", "actd"), help="refuse a model of another feature set")
+    predict.add_argument("--feature-map", metavar="MAP",
+                         help="CSV mapping the input's column names and units onto ACTD's features "
+                              "(format: neurotype.data.feature_map; examples in data/external/feature_maps/)")
     predict.add_argument("--force", action="store_true")
     predict.add_argument("--quiet", action="store_true")
     predict.set_defaults(handler=cmd_predict)
