@@ -119,9 +119,10 @@ def _report(tmp_path, measured, reference) -> None:
 def test_headline_rows_say_whether_the_model_transfers(tmp_path):
     _report(tmp_path, {"scala2021_m1": (0.52, 0.49, 0.55), "lee2023_human_gaba": (0.70, 0.66, 0.74)},
             reference=(0.72, 0.67, 0.77))
-    rows = {row.claim.split("classifies ")[1]: row for row in external_headline_rows(tmp_path)}
-    m1 = rows["mouse motor cortex (Scala et al. 2021) (balanced accuracy)"]
-    lee = rows["human GABAergic interneurons (Lee, Dalley et al. 2023) (balanced accuracy)"]
+    rows = {row.claim.split("applied to ")[1].split(":")[0]: row for row in external_headline_rows(tmp_path)}
+    m1 = rows["mouse motor cortex (Scala et al. 2021)"]
+    lee = rows["human GABAergic interneurons (Lee, Dalley et al. 2023)"]
+    assert m1.claim.startswith("The FCNN trained on ACTD cells")
     assert m1.measured == Estimate(0.52, 0.49, 0.55) and not m1.consistent
     assert m1.verdict.startswith("Does not transfer") and "0.400" in m1.verdict
     assert lee.consistent and lee.verdict.startswith("Transfers")

@@ -786,6 +786,9 @@ def chapter_numbers(runs: Sequence[ExternalRun], model: str, other: str | None =
 
 # --- the intro's headline ---------------------------------------------------------------------
 
+_MODEL_NAMES = {"fcnn": "The FCNN", "logreg": "Logistic regression", "rf": "The random forest", "xgb": "XGBoost"}
+
+
 @dataclass(frozen=True)
 class ExternalHeadlineRow:
     """One row of the intro's headline table for one external data set."""
@@ -821,6 +824,7 @@ def external_headline_rows(results_dir: Path | str) -> list[ExternalHeadlineRow]
             verdict = (f"Does not transfer: {measured.format()} against {reference.format()} in ACTD "
                        f"cross-validation on the same features; the unsupervised DANN reaches {dann.format()}.")
         rows.append(ExternalHeadlineRow(
-            claim=f"A {model} model trained on ACTD cells classifies {source.title} (balanced accuracy)",
+            claim=f"{_MODEL_NAMES.get(model, model)} trained on ACTD cells, applied to {source.title}: "
+                  "balanced accuracy",
             measured=measured, chapter=CHAPTER, verdict=verdict, consistent=bool(kept)))
     return rows
