@@ -247,9 +247,16 @@ def cmd_predict(args: argparse.Namespace) -> int:
         model_files = [Path(args.model) / name for name in (MODEL_JSON, *WEIGHT_FILES.values())]
         inputs = [Path(args.input)] if args.input else [Path(f) for f in args.nwb]
         _guard_output(output, args.force, "an output file", inputs=[*inputs, *model_files])
+    feature_map = None
+    if args.feature_map:  # a lab's own column names and units → ACTD's; a bad map stops here, first
+        from neurotype.data.feature_map import read_feature_map
+
+        feature_map = read_feature_map(args.feature_map)
     saved = load_model(args.model, feature_set=args.feature_set)
     with tempfile.TemporaryDirectory() as scratch:
         source = Path(args.input) if not args.nwb else _nwb_cells_csv(args, saved.features, Path(scratch))
+        if feature_map is not None:
+            source = _mapped_csv(source, feature_map, Path(scratch))
         prediction = predict_file(saved, source, species=args.species,
                                   allow_unseen_species=args.allow_unseen_species,
                                   allow_unit_mismatch=args.allow_unit_mismatch, id_column=args.id_column,
@@ -284,6 +291,27 @@ def _nwb_problems_to_stderr(show_progress: bool) -> None:
     log.handlers[:] = [_Line(level=logging.WARNING)]
     log.setLevel(logging.WARNING)
     log.propagate = False
+
+
+def _mapped_csv(source: Path, feature_map, folder: Path) -> Path:
+    """predict --feature-map: the input with its mapped columns renamed and converted to ACTD's names and
+    units, every other column kept as text, written under the input's own name for the checks of
+    ``predict --input``."""
+    import pandas as pd
+
+    from neurotype.data.feature_map import apply_feature_map
+
+    if not source.is_file():
+        raise UserError(f"{source}: file not found")
+    try:
+        table = pd.read_csv(source, dtype=str, keep_default_na=False)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as error:
+        raise UserError(f"{source}: not a readable CSV ({str(error).splitlines()[0]})") from None
+    mapped = apply_feature_map(table, feature_map, source=source)
+    path = folder / "mapped" / source.name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    mapped.to_csv(path, index=False)
+    return path
 
 
 def _nwb_cells_csv(args: argparse.Namespace, features: Sequence[str], folder: Path) -> Path:
@@ -412,6 +440,9 @@ def build_parser() -> argparse.ArgumentParser:
                          help="prepended to every output column name, e.g. neurotype_ when the input has a "
                          "column named predicted")
     predict.add_argument("--feature-set", choices=("paper41", "actd"), help="refuse a model of another feature set")
+    predict.add_argument("--feature-map", metavar="MAP",
+                         help="CSV mapping the input's column names and units onto ACTD's features "
+                              "(format: neurotype.data.feature_map; examples in data/external/feature_maps/)")
     predict.add_argument("--force", action="store_true", help="replace an existing output file (never the input)")
     predict.add_argument("--quiet", action="store_true")
     predict.set_defaults(handler=cmd_predict)

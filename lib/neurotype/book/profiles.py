@@ -80,6 +80,12 @@ PARAMETERS: dict[str, Parameter] = {
     "n_split_repeats": Parameter(_INT, "repeated stratified 80/20 splits giving the spread of single-split scores"),
     "split_models": Parameter((list,), "models of the audit's split comparison", item_types=(str,)),
     "summary_model": Parameter(_STR, "the model whose numbers enter the audit's summary (fixed in advance)"),
+    "external_models": Parameter((list,), "models trained on ACTD and tested on the external cells (need "
+                                 "probabilities; the DANN is always added)", item_types=(str,)),
+    "focus_model": Parameter(_STR, "the model whose numbers enter chapter 08's prose and the headline "
+                             "(fixed in advance)", ("logreg", "rf", "xgb", "fcnn")),
+    "network_seeds": Parameter(_INT, "seeds of each network trained on ACTD for the external tests"),
+    "n_boot_cells": Parameter(_INT, "bootstrap resamples over the external cells"),
 }
 
 _COMMON = ("profile", "results_dir")
@@ -98,6 +104,8 @@ CHAPTER_PARAMETERS: dict[str, tuple[str, ...]] = {
                           "n_trials", "n_jobs", "model_overrides"),
     "07_audit": ("seed", "n_jobs", "n_repeats", "n_configurations", "n_seeds", "dann_epochs", "lspin_epochs",
                  "n_permutations", "split_models", "summary_model"),
+    "08_external": ("seed", "n_jobs", "n_folds", "n_repeats", "external_models", "focus_model", "network_seeds",
+                    "max_epochs", "n_boot_cells"),
 }
 
 _FULL: dict[str, Any] = {
@@ -125,6 +133,8 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
         "07_audit": {**_FULL, "n_repeats": 3, "n_configurations": 30, "n_seeds": 3, "dann_epochs": 100,
                      "lspin_epochs": 1000, "n_permutations": 2000, "split_models": ["logreg", "svc", "xgb"],
                      "summary_model": "svc"},
+        "08_external": {**_FULL, "n_folds": 5, "n_repeats": 1, "external_models": ["logreg", "rf", "fcnn"],
+                        "focus_model": "fcnn", "network_seeds": 2, "n_boot_cells": 1000},
     },
     "smoke": {
         "intro": {},
@@ -144,6 +154,9 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
                                                   "gated_dann": {"max_epochs": 8}}},
         "07_audit": {**_SMOKE, "n_configurations": 6, "n_seeds": 1, "dann_epochs": 20, "lspin_epochs": 100,
                      "n_permutations": 500, "split_models": ["logreg", "svc"], "summary_model": "svc"},
+        "08_external": {**_SMOKE, "n_jobs": 1, "external_models": ["logreg", "fcnn"], "focus_model": "fcnn",
+                        "network_seeds": 1,
+                        "max_epochs": 15, "n_boot_cells": 100},
     },
 }
 
