@@ -35,12 +35,17 @@ from neurotype.protocol.reports import Estimate
 
 __all__ = ["Config", "run_models", "load_reports", "SUBCLASS_BASELINES", "table2", "interval_frame", "claims_frame",
            "feature_set_effect", "PAPER_LSPIN_CLAIMS", "SplitSpread", "single_split_spread", "paired_difference",
-           "report_estimates"]
+           "report_estimates", "TARGET_F1_MACRO", "table2_configs", "claims_display", "differences_frame",
+           "confusion_numbers", "tuned_parameters", "primary_numbers"]
 
 #: The baselines that Table 2 puts beside LSPIN (the chapter-05 report labels of their default runs).
 SUBCLASS_BASELINES = ("logreg", "svc", "rf", "xgb", "fcnn")
 #: The paper's LSPIN numbers on the five mouse subclasses (its Table 2; written once in neurotype.paper.claims).
 PAPER_LSPIN_CLAIMS: dict[str, float] = dict(claims.LSPIN)
+
+
+#: The project's target for LSPIN's macro F1 under the honest protocol (judged on the primary model only).
+TARGET_F1_MACRO = 0.87
 
 
 @dataclass(frozen=True)
@@ -50,6 +55,23 @@ class Config:
     model: str
     params: Mapping[str, Any] = field(default_factory=dict)
     tuned: bool = False
+
+
+def table2_configs(overrides: Mapping[str, Mapping[str, Any]], *, tuned: bool, ensemble_members: int = 3,
+                   baselines: Sequence[str] = SUBCLASS_BASELINES) -> dict[str, Config]:
+    """Table 2's rows: each baseline and LSPIN, default or tuned; the default budget adds an LSPIN seed ensemble.
+
+    Labels: ``<model>`` (defaults; LSPIN's are the paper's settings, label ``lspin_paper``),
+    ``<model>_tuned`` and ``lspin_paper_x<members>``. ``overrides`` holds per-model parameters kept
+    fixed (the smoke profile's shorter training).
+    """
+    suffix = "_tuned" if tuned else ""
+    rows = {f"{name}{suffix}": Config(name, dict(overrides.get(name, {})), tuned) for name in baselines}
+    rows["lspin_tuned" if tuned else "lspin_paper"] = Config("lspin", dict(overrides.get("lspin", {})), tuned)
+    if not tuned:
+        rows[f"lspin_paper_x{ensemble_members}"] = Config("lspin", {**overrides.get("lspin", {}),
+                                                                    "n_members": ensemble_members})
+    return rows
 
 
 def run_models(task: TaskData, configs: Mapping[str, Config], directory: str | Path, *, n_folds: int,
@@ -80,9 +102,16 @@ def load_reports(directory: str | Path, labels: Sequence[str]) -> dict[str, Repo
     return {label: Report.load(Path(directory) / f"{label}.json") for label in labels}
 
 
-def table2(reports: Mapping[str, Report], classes: Sequence[str], digits: int = 3) -> pd.DataFrame:
-    """Every scalar metric and each class's F1 as ``mean [95 % interval]``, one row per model."""
-    metrics = [*SCALAR_METRICS, *(per_class_f1_name(c) for c in classes)]
+def table2(reports: Mapping[str, Report], classes: Sequence[str], digits: int = 3, part: str = "all") -> pd.DataFrame:
+    """Every scalar metric and each class's F1 as ``mean [95 % interval]``, one row per model.
+
+    ``part``: ``"all"``, ``"scalar"`` (the scalar metrics only) or ``"per_class"`` (each class's F1 only),
+    to show a table in two halves that each fit the page.
+    """
+    if part not in ("all", "scalar", "per_class"):
+        raise ValueError(f"part must be 'all', 'scalar' or 'per_class', got {part!r}")
+    metrics = [*(SCALAR_METRICS if part != "per_class" else ()),
+               *(per_class_f1_name(c) for c in classes if part != "scalar")]
     table = compare(reports, metrics=metrics, species=["all"], digits=digits)
     return table.droplevel("species")
 
@@ -132,6 +161,57 @@ def claims_frame(report: Report, claims: Mapping[str, float] = PAPER_LSPIN_CLAIM
                      "measured": cv.mean, "95% low": cv.low, "95% high": cv.high,
                      "consistent": verdict.consistent, "verdict": verdict.text})
     return pd.DataFrame(rows).set_index("metric")
+
+
+def claims_display(frame: pd.DataFrame) -> pd.DataFrame:
+    """:func:`claims_frame` for people: one row per metric key, formatted cells."""
+    return pd.DataFrame({
+        "paper": frame["paper (claimed)"].map(lambda v: f"{v:.3f}"),
+        "paper's own Fig 11 matrix": frame["paper's own Fig 11"].map(lambda v: "–" if v is None or v != v
+                                                                      else f"{v:.3f}"),
+        "ours, single 80/20 splits: mean [2.5 %, 97.5 %]": frame["single 80/20 splits"].fillna("–"),
+        "ours, cross-validated: mean [95 % CI]": [Estimate(m, lo, hi).format() for m, lo, hi in
+                                                  zip(frame["measured"], frame["95% low"], frame["95% high"])],
+        "verdict": frame["verdict"]}, index=frame.index)
+
+
+def differences_frame(reports: Mapping[str, Report], primary: str, rivals: Sequence[str],
+                      metric: str = "f1_macro") -> tuple[dict[str, Estimate], pd.DataFrame]:
+    """Paired differences ``primary − rival`` over the same folds, and the same as a table for people."""
+    differences = {rival: paired_difference(reports[primary], reports[rival], metric) for rival in rivals}
+    table = pd.DataFrame({"rival": list(differences),
+                          f"{primary} − rival: mean [95 % CI]": [d.format() for d in differences.values()],
+                          "interval above 0": [bool(d.low is not None and d.low > 0) for d in differences.values()]})
+    return differences, table.set_index("rival")
+
+
+def primary_numbers(report: Report, target: float = TARGET_F1_MACRO) -> dict[str, Any]:
+    """The primary model's macro F1, interval and accuracy, and whether it reaches the target."""
+    f1, accuracy = report.estimate(OVERALL, "f1_macro"), report.estimate(OVERALL, "accuracy")
+    return {"primary_f1": f1.mean, "primary_f1_ci": f"[{f1.low:.3f}, {f1.high:.3f}]", "primary_acc": accuracy.mean,
+            "target": target, "target_verdict": "reaches" if f1.mean >= target else "does not reach"}
+
+
+def confusion_numbers(counts: np.ndarray, classes: Sequence[str]) -> dict[str, Any]:
+    """The class with the lowest recall in a summed confusion matrix and the class it is most often taken for."""
+    counts = np.asarray(counts, dtype=float)
+    share = counts / np.clip(counts.sum(1, keepdims=True), 1, None)
+    worst = int(np.argmin(np.diag(share)))
+    off = share[worst].copy()
+    off[worst] = -1
+    return {"worst_class": classes[worst], "worst_recall": f"{share[worst, worst]:.0%}",
+            "worst_confused_with": classes[int(np.argmax(off))], "worst_confused_share": f"{off.max():.0%}"}
+
+
+def tuned_parameters(report: Report, keys: Sequence[str] = ("lambda1", "sigma", "lr", "epochs", "class_weight",
+                                                             "weight_decay")) -> pd.DataFrame:
+    """The hyperparameters tuning chose on each outer fold's inner validation split, with that split's score."""
+    def shown(value: Any) -> Any:  # three significant digits: learning rates and decays are small
+        return f"{value:.3g}" if isinstance(value, float) else value
+
+    return pd.DataFrame([{"repeat": f["repeat"], "fold": f["fold"], **{k: shown(f["best_params"].get(k)) for k in keys},
+                          "inner validation macro F1": (f["tuning"] or {}).get("best_value")}
+                         for f in report.per_fold]).set_index(["repeat", "fold"])
 
 
 # --- fair yardsticks for single-split claims ------------------------------------------------------
