@@ -80,6 +80,7 @@ def test_headline_rows_from_reports(fake_results):
     frame = headline_frame(rows)
     assert list(frame.columns)[:2] == ["the paper's claim", "paper"]
     assert frame.iloc[0, 2] == "0.940 [0.900, 0.980]"
+    assert frame.iloc[0, 4].startswith("Consistent: inside the single-split range. The paper's network trained on 0")
 
 
 def test_headline_refuses_reports_of_different_seeds(fake_results):

@@ -61,7 +61,7 @@ from neurotype.protocol.metrics import OVERALL, confusion_matrices, fold_metrics
 __all__ = [
     "ORIGINAL_TEST_FRACTION", "LSPIN_TRAIN_SIZE", "BASELINE_TRAIN_SIZE", "ORIGINAL_RANDOM_STATE",
     "MOUSE_ONLY_COLUMNS", "LSPIN_DROPPED_COLUMNS", "SummaryRow", "summary_frame",
-    "read_original_tables", "original_task", "unshuffled_split", "total_variation", "composition_shift",
+    "read_original_tables", "table_overview", "original_task", "unshuffled_split", "total_variation", "composition_shift",
     "composition_shift_pvalue", "fit_predict", "score_predictions",
     "LspinSplit", "reenact_lspin_split", "SplitEffect", "split_effect",
     "DropnaReenactment", "reenact_dropna", "DropnaEffect", "dropna_effect",
@@ -85,7 +85,10 @@ MOUSE_ONLY_COLUMNS: tuple[str, ...] = ("transgenic_line", "neurotransmitter", "r
 #: Columns the LSPIN script drops after its ``dropna`` (besides the label column it encodes).
 LSPIN_DROPPED_COLUMNS: tuple[str, ...] = ("dendrite_type", "neurotransmitter", "reporter_status", "layer",
                                           "file_name")
-_NUMBERED_METRICS = ("accuracy", "balanced_accuracy", "f1_macro", "precision_macro", "recall_macro")
+#: How the summary names the metrics it reports.
+_NAMES = {"accuracy": "accuracy", "balanced_accuracy": "balanced accuracy", "f1_macro": "macro F1",
+          "precision_macro": "macro precision", "recall_macro": "macro recall", "f1": "F1", "precision": "precision",
+          "recall": "recall"}
 
 
 # --- the audit's summary ----------------------------------------------------------------------
@@ -106,8 +109,15 @@ class SummaryRow:
         return self.original - self.honest
 
 
-def summary_frame(rows: Sequence[SummaryRow], digits: int = 3) -> pd.DataFrame:
-    """The summary as a table for people: one row per flaw, numbers formatted."""
+def summary_frame(rows: Sequence[SummaryRow], digits: int = 3, raw: bool = False) -> pd.DataFrame:
+    """The summary as a table for people (one row per flaw, numbers formatted), or with ``raw`` numbers for a chart.
+
+    The raw frame has columns ``flaw``, ``metric`` (what is measured), ``original``, ``honest``,
+    ``effect`` and ``honest_means``.
+    """
+    if raw:
+        return pd.DataFrame([{"flaw": r.flaw, "metric": r.measure, "original": r.original, "honest": r.honest,
+                              "effect": r.effect, "honest_means": r.honest_means} for r in rows])
     return pd.DataFrame([{"flaw": r.flaw, "measure": r.measure, "as the original ran it": f"{r.original:.{digits}f}",
                           "honest": f"{r.honest:.{digits}f}", "effect (original − honest)": f"{r.effect:+.{digits}f}",
                           "honest means": r.honest_means} for r in rows]).set_index("flaw")
@@ -136,6 +146,15 @@ def read_original_tables(directory: Path | str = paths.PAPER41) -> dict[str, pd.
             raise DataError(f"{path}: missing column(s) {', '.join(map(repr, missing))}")
         tables[species] = table
     return tables
+
+
+def table_overview(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """Rows, columns and rows with a missing value of each raw table."""
+    frame = pd.DataFrame({species: {"rows": len(t), "columns": t.shape[1],
+                                    "rows with a missing value": int(t.isna().any(axis=1).sum())}
+                          for species, t in tables.items()}).T
+    frame.index.name = "table"
+    return frame
 
 
 def original_task(tables: Mapping[str, pd.DataFrame], task: str = "subclass") -> TaskData:
@@ -254,6 +273,19 @@ class LspinSplit:
     fit: np.ndarray
     validation: np.ndarray
     n_dropped: int
+
+    def sizes(self) -> dict[str, int]:
+        """Cells at each step: complete rows, dropped rows, training, test, fit and validation rows."""
+        return {"n_complete": len(self.task), "n_dropped": self.n_dropped, "n_train": len(self.train),
+                "n_test": len(self.test), "n_fit": len(self.fit), "n_validation": len(self.validation)}
+
+    def class_table(self) -> pd.DataFrame:
+        """Cells per class (in the original's code order) in the training and the test rows."""
+        y = pd.Series(self.task.y)
+        return pd.DataFrame({"code": list(self.codes.values()),
+                             "training cells": [int((y.iloc[self.train] == c).sum()) for c in self.codes],
+                             "test cells": list(self.test_counts().values())},
+                            index=pd.Index(list(self.codes), name="class"))
 
     def test_counts(self) -> dict[str, int]:
         """True test cells per class, in the order of the original's codes (alphabetical)."""
@@ -407,7 +439,7 @@ class SplitEffect:
 
     def summary_row(self, model: str, species: str, metric: str = "accuracy") -> SummaryRow:
         n = self.numbers(model, species, metric)
-        return SummaryRow("1 test set = last 20 % of each file (broad type)", f"{model} {metric}, {species} test cells",
+        return SummaryRow("1 test set = last 20 % of each file (broad type)", f"{model} {_NAMES[metric]}, {species} test cells",
                           n["unshuffled"], n["shuffled_mean"],
                           f"mean of {n['n_shuffled']} shuffled stratified 80/20 splits")
 
@@ -554,7 +586,7 @@ class DropnaEffect:
             mouse_training_cells=("n_train_mouse", "first"), human_training_cells=("n_train_human", "first"),
             test_cells=("n_test", "first"), accuracy=("accuracy", "mean"),
             balanced_accuracy=("balanced_accuracy", "mean"), f1_macro=("f1_macro", "mean"))
-        out.index.names = ["test cells", "trained on"]
+        out.index.names = ["tested on", "trained on"]
         return out.rename(columns={"mouse_training_cells": "mouse training cells",
                                    "human_training_cells": "human training cells", "test_cells": "test cells",
                                    "balanced_accuracy": "balanced accuracy", "f1_macro": "macro F1"}).round(3)
@@ -566,10 +598,10 @@ class DropnaEffect:
 
     def summary_rows(self, metric: str = "accuracy") -> list[SummaryRow]:
         original = self.mean(DROPNA_VARIANTS[0], "human", metric)
-        return [SummaryRow("2a dropna() drops every human row (DANN script)", f"DANN {metric}, human test cells",
+        return [SummaryRow("2a dropna() drops every human row (DANN script)", f"DANN {_NAMES[metric]}, human test cells",
                            original, self.mean(DROPNA_VARIANTS[2], "human", metric),
                            "the DANN trained with the human training rows"),
-                SummaryRow("2b the same dropna() in the Table 1 FCNN script", f"FCNN {metric}, human test cells",
+                SummaryRow("2b the same dropna() in the Table 1 FCNN script", f"FCNN {_NAMES[metric]}, human test cells",
                            original, self.mean(DROPNA_VARIANTS[1], "human", metric),
                            "the FCNN trained with the human training rows")]
 
@@ -638,7 +670,8 @@ class DannScalingEffect:
         return wide.round(3)
 
     def summary_row(self, model: str, species: str = "human", metric: str = "accuracy") -> SummaryRow:
-        return SummaryRow("3 each test table scaled on itself (DANN script)", f"{model} {metric}, {species} test cells",
+        return SummaryRow("3 each test table scaled on itself (DANN script)",
+                          f"{model} {_NAMES[metric]}, {species} test cells",
                           self.score(model, DANN_SCALINGS[0], species, metric),
                           self.score(model, DANN_SCALINGS[1], species, metric),
                           "the scaler fitted on the training table applied to the test rows")
@@ -838,7 +871,7 @@ class BaselineEffect:
         return wide[list(BASELINE_SETTINGS)].round(3)
 
     def summary_row(self, model: str, metric: str = "f1_macro") -> SummaryRow:
-        return SummaryRow("5 baselines: 20 % train, another test set", f"{model} {metric}",
+        return SummaryRow("5 baselines: 20 % train, another test set", f"{model} {_NAMES[metric]}",
                           self.mean(model, BASELINE_SETTINGS[0], metric), self.mean(model, BASELINE_SETTINGS[2], metric),
                           "trained on LSPIN's training rows, tested on LSPIN's test set")
 
@@ -903,15 +936,13 @@ def broad_metric_averages(effect: DropnaEffect, variant: str = DROPNA_VARIANTS[0
     frames = {species: sum(metric_averages(t, p, claims.FCNN_TRANSFER_POSITIVE_CLASS)
                            for t, p in effect.predictions(variant, species)) / len(effect.predictions(variant, species))
               for species in ("human", "mouse")}
-    out = pd.concat(frames, names=["test cells", "score"])
-    return out[["binary", "macro", "weighted"]].rename(
-        columns={"binary": f"binary ({claims.FCNN_TRANSFER_POSITIVE_CLASS} positive, as the scripts)"})
+    return pd.concat(frames, names=["test cells", "score"])[["binary", "macro", "weighted"]]
 
 
 def averages_summary_row(frame: pd.DataFrame, species: str = "human", score: str = "f1") -> SummaryRow:
     """The binary score the scripts report against the macro average of the same predictions."""
-    return SummaryRow("6 binary (spiny) scores reported as the model's", f"{score}, mouse-only network, {species} test cells",
-                      float(frame.loc[(species, score)].iloc[0]), float(frame.loc[(species, score), "macro"]),
+    return SummaryRow("6 binary (spiny) scores reported as the model's", f"{_NAMES[score]}, mouse-only network, {species} test cells",
+                      float(frame.loc[(species, score), "binary"]), float(frame.loc[(species, score), "macro"]),
                       "macro average of the same predictions")
 
 
@@ -1021,7 +1052,7 @@ class Fig11Reconstruction:
         """Per class: true test cells, cells predicted as the class, correct ones, precision, recall, F1."""
         k, n, d = (np.asarray(v) for v in (self.diagonal, self.row_totals, self.column_totals))
         return pd.DataFrame({"test cells": n, "predicted as the class": d, "correct": k,
-                             "caption (%)": self.percent, "precision": (k / d).round(3),
+                             "caption (%)": [f"{p:.1f}" for p in self.percent], "precision": (k / d).round(3),
                              "recall": (k / n).round(3), "F1": (2 * k / (n + d)).round(3)},
                             index=pd.Index(self.classes, name="class"))
 
