@@ -371,10 +371,9 @@ table(replay.column_normalised().round(3), "tab-audit-lspin-replay", "Our LSPIN 
 # sets that overlap across folds and the test sets whose size sets the noise.
 
 # %% tags=["remove-cell"]
-honest = {f"{summary_model}, mouse subclasses": evaluate(subclass_task(), summary_model, n_folds=5, n_repeats=n_repeats,
-                                                         seed=seed, n_jobs=n_jobs),
-          f"{summary_model}, mouse → human": evaluate(broad_task(), summary_model, n_folds=5, n_repeats=n_repeats,
-                                                      seed=seed, n_jobs=n_jobs, train_species="mouse",
+protocol = dict(n_folds=5, n_repeats=n_repeats, seed=seed, n_jobs=n_jobs)
+honest = {f"{summary_model}, mouse subclasses": evaluate(subclass_task(), summary_model, **protocol),
+          f"{summary_model}, mouse → human": evaluate(broad_task(), summary_model, **protocol, train_species="mouse",
                                                       test_species="human")}
 transfer_cells = honest[f"{summary_model}, mouse → human"].cells
 glue_values({"honest_n_train": f"{transfer_cells['train']['all']:.0f}", "honest_n_test": f"{transfer_cells['test']['all']:.0f}",
@@ -394,9 +393,7 @@ table(compare(honest, metrics=["accuracy", "balanced_accuracy", "f1_macro"], spe
 # is what its own Fig 11 gives; the intro's headline reads the same reconstruction.
 
 # %% tags=["remove-cell"]
-summary = [split_effect.summary_row(summary_model, "human"), *dropna_effect.summary_rows(),
-           scaling.summary_row(summary_model), selection.summary_row(), baselines.summary_row(summary_model),
-           audit.averages_summary_row(averages), *fig11.summary_rows()]
+summary = audit.summary_rows(summary_model, split_effect, dropna_effect, scaling, selection, baselines, averages, fig11)
 show_figure("fig-audit-summary", audit_plots.plot_summary(audit.summary_frame(summary, raw=True)))
 
 # %% tags=["remove-input"]

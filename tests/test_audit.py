@@ -318,3 +318,17 @@ def test_summary_frame_formats_the_rows():
     assert row.effect == pytest.approx(0.05)
     frame = audit.summary_frame([row])
     assert frame.loc["1 x", "effect (original − honest)"] == "+0.050"
+
+
+def test_summary_rows_follow_the_chapters_order():
+    from types import SimpleNamespace
+
+    def row(flaw):
+        return audit.SummaryRow(flaw, "m", 0.5, 0.5, "")
+    stub = SimpleNamespace(summary_row=lambda *a, **k: row("x"), summary_rows=lambda *a, **k: [row("2a"), row("2b")])
+    fig11 = SimpleNamespace(summary_rows=lambda: [row("7a"), row("7b")])
+    averages = pd.DataFrame({"binary": [0.9], "macro": [0.8], "weighted": [0.85]},
+                            index=pd.MultiIndex.from_tuples([("human", "f1")]))
+    rows = audit.summary_rows("svc", stub, stub, stub, stub, stub, averages, fig11)
+    assert [r.flaw[:2] for r in rows] == ["x", "2a", "2b", "x", "x", "x", "6 ", "7a", "7b"]
+    assert (rows[6].original, rows[6].honest) == (0.9, 0.8)  # binary as the scripts, macro as honest

@@ -60,7 +60,7 @@ from neurotype.protocol.metrics import OVERALL, confusion_matrices, fold_metrics
 
 __all__ = [
     "ORIGINAL_TEST_FRACTION", "LSPIN_TRAIN_SIZE", "BASELINE_TRAIN_SIZE", "ORIGINAL_RANDOM_STATE",
-    "MOUSE_ONLY_COLUMNS", "LSPIN_DROPPED_COLUMNS", "SummaryRow", "summary_frame",
+    "MOUSE_ONLY_COLUMNS", "LSPIN_DROPPED_COLUMNS", "SummaryRow", "summary_frame", "summary_rows",
     "read_original_tables", "table_overview", "original_task", "unshuffled_split", "total_variation", "composition_shift",
     "composition_shift_pvalue", "fit_predict", "score_predictions",
     "LspinSplit", "reenact_lspin_split", "SplitEffect", "split_effect",
@@ -121,6 +121,20 @@ def summary_frame(rows: Sequence[SummaryRow], digits: int = 3, raw: bool = False
     return pd.DataFrame([{"flaw": r.flaw, "measure": r.measure, "as the original ran it": f"{r.original:.{digits}f}",
                           "honest": f"{r.honest:.{digits}f}", "effect (original − honest)": f"{r.effect:+.{digits}f}",
                           "honest means": r.honest_means} for r in rows]).set_index("flaw")
+
+
+def summary_rows(model: str, split: "SplitEffect", dropna: "DropnaEffect", scaling: "DannScalingEffect",
+                 selection: "SelectionEffect", baselines: "BaselineEffect", averages: pd.DataFrame,
+                 fig11: "Fig11Reconstruction") -> list[SummaryRow]:
+    """The audit's summary, one row per flaw in the order of the chapter, ``model`` where a model is named.
+
+    Rows 1, 2, 3 and 6 are measured on the human test cells (the scarce species every broad-type
+    claim is about); rows 4 and 5 on the mouse subclasses; row 7 is the paper's Table 2 against its
+    own Fig 11.
+    """
+    return [split.summary_row(model, "human"), *dropna.summary_rows(), scaling.summary_row(model),
+            selection.summary_row(), baselines.summary_row(model), averages_summary_row(averages),
+            *fig11.summary_rows()]
 
 
 # --- the original tables ----------------------------------------------------------------------
