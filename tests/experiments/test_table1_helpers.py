@@ -5,7 +5,6 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import pandas as pd
-import pytest
 
 from neurotype.experiments import transfer
 from neurotype.protocol.reports import Estimate

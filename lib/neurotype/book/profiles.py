@@ -118,7 +118,7 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
                         "shares": [0.0, 0.1, 0.25, 0.5, 1.0],
                         "curve_models": ["human only (LogReg)", "mouse + human (LogReg)", "DANN"]},
         "05_lspin": {**_FULL, "n_folds": 5, "n_repeats": 2, "n_repeats_compare": 1, "n_trials": 4,
-                     "n_repeats_tuned": 1, "ensemble_members": 3, "n_split_repeats": 100},
+                     "n_repeats_tuned": 1, "ensemble_members": 3, "n_split_repeats": 60},
         "06_interpretation": {**_FULL, "lspin_label": "lspin_paper", "n_members": 3, "perm_repeats": 5,
                               "n_folds": 5, "n_repeats": 1},
         "07_audit": {**_FULL, "n_repeats": 3, "n_configurations": 30, "n_seeds": 3, "dann_epochs": 100,
