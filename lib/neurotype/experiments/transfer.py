@@ -19,6 +19,11 @@ every model, scaler and early-stopping decision comes from the outer training fo
     (nested subsets, stratified by class). Compares human-only training, pooled mouse + human
     training and the DANN (mouse + labelled human in the label loss, every human training cell
     in the domain loss): how much do mouse cells help classify human cells?
+Table 1 (chapter 03)
+    :func:`table1_models` and :func:`run_models` run it; :func:`table1_display`,
+    :func:`primary_comparison` (the declared primary model against every other row, paired over the
+    same folds), :func:`dann_claims`, :func:`alignment_verdict` and :func:`table1_targets` turn the
+    reports into the chapter's tables and sentences. No row is chosen by its test score.
 """
 
 from __future__ import annotations
@@ -36,7 +41,9 @@ from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
 from neurotype.paper import claims
 from neurotype.data.tables import TaskData
 from neurotype.models.spec import ModelSpec
-from neurotype.protocol.evaluation import Report, fit_model, evaluate
+from neurotype.experiments.comparison import SplitSpread, paired_difference
+from neurotype.paper.headline import claim_verdict
+from neurotype.protocol.evaluation import Report, compare, evaluate, fit_model
 from neurotype.models.registry import get_model
 from neurotype.protocol.metrics import summarize
 from neurotype.data.preprocessing import PerGroupScaler, make_preprocessor
@@ -49,7 +56,8 @@ __all__ = [
     "PAPER_DANN", "PAPER_TRANSFER", "DIRECTIONS", "SCALINGS", "ScaledLogisticRegression", "LOGREG_SCALING",
     "cross_species", "transfer_table", "scaling_ablation", "scaling_table", "lambda_sweep", "lambda_table",
     "CURVE_MODELS", "label_subset", "human_label_curve", "summarize_curve", "table1_models", "slug",
-    "run_models", "interval_frame", "time_dann_fit",
+    "run_models", "interval_frame", "time_dann_fit", "TABLE1_TARGETS", "DANN_FIT_SECONDS", "TABLE1_METRICS",
+    "table1_display", "primary_comparison", "dann_claims", "alignment_verdict", "table1_targets",
 ]
 
 # The paper's numbers are written once, in neurotype.paper.claims.
@@ -527,3 +535,96 @@ def time_dann_fit(task: TaskData, params: Mapping[str, Any] | None = None, repea
     finally:
         if threads is not None:
             torch.set_num_threads(previous)
+
+
+# --- the DANN chapter's tables, verdicts and targets ----------------------------------------------
+
+#: The DANN chapter's targets: (label, model, species, metric, goal). Judged on the named models only.
+TABLE1_TARGETS: tuple[tuple[str, str, str, str, float], ...] = (
+    ("DANN semi: human balanced accuracy ≥ 0.95", "DANN semi", "human", "balanced_accuracy", 0.95),
+    ("DANN unsupervised: human balanced accuracy ≥ 0.94", "DANN unsupervised", "human", "balanced_accuracy", 0.94),
+    ("DANN semi: mouse accuracy ≥ 0.99", "DANN semi", "mouse", "accuracy", 0.99),
+)
+#: The wall-time target of one DANN fit on every cell, one thread (seconds).
+DANN_FIT_SECONDS = 10.0
+TABLE1_METRICS: tuple[str, ...] = ("accuracy", "balanced_accuracy", "f1_macro", "precision_macro", "recall_macro")
+
+
+def table1_display(reports: Mapping[str, Report], primary: str,
+                   metrics: Sequence[str] = TABLE1_METRICS) -> pd.DataFrame:
+    """Table 1 for people: every model's per-species scores, ``mean [95 % CI]``; the paper's DANN accuracies beside."""
+    table = compare(reports, metrics=metrics, species=["human", "mouse"])
+    table["paper: accuracy"] = [f"{PAPER_DANN[species]:.3f}" if model == primary else ""
+                                for model, species in table.index]
+    return table
+
+
+def primary_comparison(reports: Mapping[str, Report], primary: str, species: str = "human",
+                       metric: str = "balanced_accuracy") -> tuple[pd.DataFrame, str]:
+    """The primary model against every other row, paired over the same folds: a table and one sentence.
+
+    The paired difference (:func:`neurotype.experiments.comparison.paired_difference`) uses the
+    per-fold scores on ``species`` cells; a row is clearly below (above) the primary model when the
+    difference's 95 % interval lies wholly above (below) 0.
+    """
+    differences = {label: paired_difference(reports[primary], reports[label], metric, species)
+                   for label in reports if label != primary}
+    table = pd.DataFrame({"model": list(differences),
+                          f"{primary} − model: mean [95 % CI]": [d.format() for d in differences.values()]})
+    above = [label for label, d in differences.items() if d.low is not None and d.low > 0]
+    below = [label for label, d in differences.items() if d.high is not None and d.high < 0]
+    parts = []
+    if above:
+        parts.append(f"{primary} scores higher than {', '.join(above)}")
+    if below:
+        parts.append(f"lower than {', '.join(below)}")
+    rest = len(differences) - len(above) - len(below)
+    if rest:
+        parts.append(f"indistinguishable from the other {rest} model(s) (paired interval includes 0)")
+    sentence = "; ".join(parts) + "."
+    return table.set_index("model"), sentence[0].upper() + sentence[1:]
+
+
+def dann_claims(report: Report, single: SplitSpread) -> pd.DataFrame:
+    """The paper's DANN accuracies beside the primary model's single-split range and cross-validated mean."""
+    rows = []
+    for species, paper in PAPER_DANN.items():
+        cv, spread = report.estimate(species, "accuracy"), single.estimate(species, "accuracy")
+        rows.append({"cells": species, "paper": f"{paper:.3f}",
+                     "ours, single 80/20 splits: mean [2.5 %, 97.5 %]": spread.format(),
+                     "ours, cross-validated: mean [95 % CI]": cv.format(),
+                     "verdict": claim_verdict(paper, cv, spread).text})
+    return pd.DataFrame(rows).set_index("cells")
+
+
+def alignment_verdict(probes: pd.DataFrame, adversarial: str = "DANN semi", control: str = "network, λ = 0",
+                      probe: str = "logreg") -> str:
+    """Does the adversary remove species information beyond what the same network loses without it?
+
+    Compares the mean balanced accuracy of the species probe on the adversarial network's features
+    with that on the control (λ = 0); differences within one fold-to-fold sd of the control (at
+    least 0.01) count as no difference.
+    """
+    rows = probes[probes["probe"] == probe]
+    scores = rows.groupby("representation")["balanced_accuracy"]
+    mean, spread = scores.mean(), scores.std()
+    margin = max(float(spread.get(control, 0.0) or 0.0), 0.01)
+    if mean[adversarial] < mean[control] - margin:
+        return "The adversary removes species information beyond what the same network loses without it."
+    if mean[adversarial] > mean[control] + margin:
+        return ("The adversary does not make the features less species-specific: the same network trained without "
+                "it hides the species better. What alignment there is comes from training a narrow network to "
+                "separate the classes, not from the gradient reversal.")
+    return ("The semi-supervised DANN's features are about as species-specific as those of the same network trained "
+            "without the adversary (within one fold-to-fold standard deviation).")
+
+
+def table1_targets(reports: Mapping[str, Report], fit_time: Mapping[str, float]) -> pd.DataFrame:
+    """The chapter's targets (:data:`TABLE1_TARGETS`, :data:`DANN_FIT_SECONDS`) and what this run measured."""
+    rows = [{"target": label, "measured": f"{reports[model].estimate(species, metric).mean:.3f}",
+             "reached": "yes" if reports[model].estimate(species, metric).mean >= goal else "no"}
+            for label, model, species, metric, goal in TABLE1_TARGETS]
+    rows.append({"target": f"one DANN fit (all cells, one thread) ≤ {DANN_FIT_SECONDS:.0f} s",
+                 "measured": f"{fit_time['median_s']:.1f} s",
+                 "reached": "yes" if fit_time["max_s"] <= DANN_FIT_SECONDS else "no"})
+    return pd.DataFrame(rows).set_index("target")

@@ -44,14 +44,19 @@ def plot_composition(frames: Mapping[str, pd.DataFrame]) -> Figure:
     return fig
 
 
-def plot_split_effect(scores: pd.DataFrame, metric: str = "f1_macro") -> Figure:
+def plot_split_effect(scores: pd.DataFrame, metric: str = "accuracy", species: str | None = None) -> Figure:
     """Each model's score on the unshuffled split (red) against its scores on shuffled stratified splits (dots).
 
     Parameters
     ----------
     scores
-        Concatenated :func:`neurotype.experiments.audit.split_effect` frames (columns ``model``, ``split``, ``metric``).
+        :attr:`neurotype.experiments.audit.SplitEffect.scores` (columns ``model``, ``split``,
+        ``test_species`` and ``metric``).
+    species
+        The test cells to show (a value of ``test_species``); ``None`` keeps every row.
     """
+    if species is not None:
+        scores = scores[scores["test_species"] == species]
     models = list(dict.fromkeys(scores["model"]))
     fig, ax = plt.subplots(figsize=(1.4 + 1.3 * len(models), 3.4))
     rng = np.random.default_rng(0)
@@ -66,7 +71,7 @@ def plot_split_effect(scores: pd.DataFrame, metric: str = "f1_macro") -> Figure:
                    label="unshuffled split (last 20 %)" if i == 0 else None)
     ax.set_xticks(range(len(models)), models)
     ax.set_xlim(-0.6, len(models) - 0.4)
-    ax.set_ylabel(metric.replace("_", " "))
+    ax.set_ylabel(metric.replace("_", " ") + (f", {species} test cells" if species else ""))
     ax.legend(frameon=False, fontsize=8, loc="lower right")
     ax.spines[["top", "right"]].set_visible(False)
     fig.tight_layout()

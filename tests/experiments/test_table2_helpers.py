@@ -1,0 +1,51 @@
+"""Chapter 05's tables and verdicts: primary model only, claims judged by the single-split range."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+
+from neurotype.experiments import comparison
+from neurotype.paper import claims
+from neurotype.protocol.reports import Estimate
+
+
+def test_table2_configs_name_the_primary_row_and_keep_overrides():
+    rows = comparison.table2_configs({"lspin": {"epochs": 100}}, tuned=False, ensemble_members=3)
+    assert list(rows)[-2:] == ["lspin_paper", "lspin_paper_x3"]
+    assert rows["lspin_paper"].params == {"epochs": 100} and not rows["lspin_paper"].tuned
+    assert rows["lspin_paper_x3"].params == {"epochs": 100, "n_members": 3}
+    tuned = comparison.table2_configs({}, tuned=True)
+    assert all(c.tuned for c in tuned.values()) and "lspin_tuned" in tuned and "lspin_paper_x3" not in tuned
+
+
+def test_claims_frame_judges_by_the_single_split_range():
+    report = SimpleNamespace(estimate=lambda s, m: Estimate(0.85, 0.84, 0.86))
+    # Single-split scores 0.80 … 0.92 (evenly spaced): the 2.5–97.5 % range is [0.803, 0.917]
+    scores = pd.DataFrame({"split": range(41), "species": "all", **{m: np.linspace(0.80, 0.92, 41)
+                                                                    for m in claims.LSPIN}})
+    single = comparison.SplitSpread("lspin", 41, scores)
+    frame = comparison.claims_frame(report, fig11={"recall_macro": 0.865}, single=single)
+    assert frame["consistent"].all()  # every claim (0.873 … 0.916) lies inside [0.803, 0.917]
+    assert frame.loc["accuracy", "measured"] == 0.85
+    assert frame.loc["recall_macro", "paper's own Fig 11"] == 0.865
+    shown = comparison.claims_display(frame)
+    assert shown.loc["accuracy", "ours, cross-validated: mean [95 % CI]"] == "0.850 [0.840, 0.860]"
+    assert shown.loc["accuracy", "paper's own Fig 11 matrix"] == "–"
+    assert not comparison.claims_frame(report)["consistent"].any()  # against the narrow CV interval: all outside
+
+
+def test_confusion_numbers_find_the_hardest_class():
+    counts = np.array([[9, 1, 0], [3, 5, 2], [0, 0, 10]])
+    numbers = comparison.confusion_numbers(counts, ["a", "b", "c"])
+    assert numbers == {"worst_class": "b", "worst_recall": "50%", "worst_confused_with": "a",
+                       "worst_confused_share": "30%"}
+
+
+def test_primary_numbers_judge_the_target():
+    report = SimpleNamespace(estimate=lambda s, m: Estimate(0.88, 0.85, 0.91) if m == "f1_macro" else Estimate(0.9))
+    numbers = comparison.primary_numbers(report)
+    assert numbers["target_verdict"] == "reaches" and numbers["primary_f1_ci"] == "[0.850, 0.910]"
+    assert comparison.primary_numbers(report, target=0.9)["target_verdict"] == "does not reach"
