@@ -3,7 +3,7 @@
 error, and saves the notebook back to the `.py` file.
 
 The chapter (book/01_data.py, the quickest) is copied into a temporary folder with its parameters set to
-``smoke = True`` and ``results_dir`` inside that folder, so nothing is written into the repository's
+``profile = "smoke"`` and ``results_dir`` inside that folder, so nothing is written into the repository's
 results/. Needs Debian's chromium and chromium-driver (``make browser-env``): skipped without them, but
 under CI a missing browser is a failure.
 """
@@ -50,12 +50,12 @@ def _free_port() -> int:
 
 
 def _chapter_with_parameters(source: Path, target: Path, results_dir: Path) -> None:
-    """Copy a chapter, setting smoke = True and results_dir in its parameters cell (other lines untouched)."""
+    """Copy a chapter, setting the smoke profile and results_dir in its parameters cell (other lines untouched)."""
     notebook = jupytext.read(source)
     cell = next(c for c in notebook.cells if "parameters" in c.metadata.get("tags", []))
-    cell.source = re.sub(r"^smoke\s*=.*$", "smoke = True", cell.source, flags=re.MULTILINE)
+    cell.source = re.sub(r"^profile\s*=.*$", 'profile = "smoke"', cell.source, flags=re.MULTILINE)
     cell.source = re.sub(r"^results_dir\s*=.*$", f"results_dir = {str(results_dir)!r}", cell.source, flags=re.MULTILINE)
-    assert "smoke = True" in cell.source and str(results_dir) in cell.source
+    assert 'profile = "smoke"' in cell.source and str(results_dir) in cell.source
     jupytext.write(notebook, target, fmt="py:percent")
 
 
