@@ -516,8 +516,8 @@ def tune_study(objective: Callable[[optuna.Trial], float], name: str, url: str, 
     sampler_seed, train_ids_hash, settings, heartbeat_s
         See :class:`SharedStudy`.
     workers
-        Worker processes on this machine: this one plus ``workers - 1`` helpers (one torch
-        thread each) on the same study.
+        Worker processes on this machine: this one plus ``workers - 1`` helpers, one torch
+        thread each (this process's thread count is restored afterwards), on the same study.
 
     Returns
     -------
@@ -533,11 +533,14 @@ def tune_study(objective: Callable[[optuna.Trial], float], name: str, url: str, 
     study_kwargs = dict(sampler_seed=sampler_seed, settings=settings, train_ids_hash=train_ids_hash,
                         heartbeat_s=heartbeat_s)
     shared = SharedStudy(name, url, **study_kwargs)  # creates the study before any helper starts
-    executor, futures = None, []
+    executor, futures, threads_before = None, [], None
     try:
         if workers > 1:
+            import torch
             from joblib.externals.loky import get_reusable_executor
 
+            threads_before = torch.get_num_threads()
+            torch.set_num_threads(1)  # this process is one of the workers sharing the cores
             executor = get_reusable_executor(max_workers=int(workers) - 1)
             futures = [executor.submit(_helper_worker, objective, name, url, n_trials, study_kwargs)
                        for _ in range(int(workers) - 1)]
@@ -558,6 +561,10 @@ def tune_study(objective: Callable[[optuna.Trial], float], name: str, url: str, 
     finally:
         if futures and executor is not None:  # this process failed: do not leave helpers running
             executor.shutdown(wait=False, kill_workers=True)
+        if threads_before is not None:
+            import torch
+
+            torch.set_num_threads(threads_before)
         shared.close()
 
 
