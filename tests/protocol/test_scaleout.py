@@ -265,3 +265,16 @@ def test_evaluate_with_two_local_workers_per_study_keeps_the_budget_and_the_leak
         assert not set(fold["tuning_ids"]) & set(fold["test_ids"])
     with pytest.raises(ValueError, match="not both"):
         evaluate(task, "logreg", n_folds=2, n_repeats=1, n_trials=2, storage=url, tuning_workers=2, n_jobs=2)
+
+
+def test_later_workers_use_the_heartbeat_of_the_study(tmp_path):
+    """A worker with a 1 s heartbeat must not fail the trials of workers that beat every 30 s."""
+    url = tuning.sqlite_url(tmp_path, "beat")
+    first = tuning.SharedStudy("s", url, sampler_seed=0, heartbeat_s=30)
+    later = tuning.SharedStudy("s", url, sampler_seed=0, heartbeat_s=1)
+    try:
+        assert later.heartbeat_s == 30
+        assert later.storage.grace_period == tuning.GRACE_HEARTBEATS * 30
+    finally:
+        first.close()
+        later.close()

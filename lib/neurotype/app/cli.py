@@ -246,7 +246,8 @@ def _worker_arguments(parser: argparse.ArgumentParser, what: str) -> None:
                              "more machines join through --storage")
     parser.add_argument("--heartbeat", type=int, metavar="SECONDS",
                         help="heartbeat of a running trial; a trial silent for 4 heartbeats (a killed worker) "
-                             "is marked failed and run again (default 30)")
+                             "is marked failed and run again (default 30; a study keeps the heartbeat of the "
+                             "worker that created it)")
 
 
 def build_parser() -> argparse.ArgumentParser:

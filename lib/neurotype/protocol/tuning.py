@@ -331,7 +331,8 @@ class SharedStudy:
         Hash of the training cells; checked like ``settings`` (its own message).
     heartbeat_s
         Seconds between heartbeats of a running trial (default :data:`DEFAULT_HEARTBEAT_S`; see
-        :func:`open_storage`).
+        :func:`open_storage`). The worker that creates the study records it; later workers use the
+        study's value, because each judges the others' trials by its own grace period.
     poll_s
         Seconds between two looks at the study while its whole budget is reserved by others
         (default: the heartbeat interval, at most 5 s).
@@ -352,7 +353,21 @@ class SharedStudy:
                                              pruner=optuna.pruners.MedianPruner(), direction="maximize",
                                              load_if_exists=True)
             self._check(settings, train_ids_hash)
+            self._adopt_heartbeat(poll_s)
         self.study_id = self.storage.get_study_id_from_name(name)
+
+    def _adopt_heartbeat(self, poll_s: float | None) -> None:
+        # Every worker judges the others' trials with its own grace period, so all of them must
+        # use one heartbeat: the study's, set by the worker that created it.
+        recorded = self.study.user_attrs.get("heartbeat_s")
+        if recorded is None:
+            self.study.set_user_attr("heartbeat_s", self.heartbeat_s)
+        elif int(recorded) != self.heartbeat_s:
+            self.heartbeat_s = int(recorded)
+            self.storage.heartbeat_interval = self.heartbeat_s
+            self.storage.grace_period = GRACE_HEARTBEATS * self.heartbeat_s
+            if poll_s is None:
+                self.poll_s = float(min(5, self.heartbeat_s))
 
     def _check(self, settings: Mapping[str, Any] | None, train_ids_hash: str | None) -> None:
         where = f"study {self.name!r} in {display_url(self.url)}"
