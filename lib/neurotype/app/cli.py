@@ -274,7 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
                           help="prefix of the studies' names: fresh studies on a --storage that has this run's")
     evaluate.add_argument("--storage", help="Optuna RDB URL shared by workers on several machines, e.g. "
                           "postgresql://user:password@host:5432/db (default: SQLite files under OUT/optuna)")
-    _worker_arguments(evaluate, "one study per (model, outer fold)")
+    _worker_arguments(evaluate, "each outer fold's study (one study per model and fold)")
     evaluate.add_argument("--out", required=True, help="output folder")
     evaluate.add_argument("--force", action="store_true",
                           help="overwrite an existing OUT/report.json; studies in OUT/optuna are moved aside "
