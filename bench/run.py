@@ -147,9 +147,9 @@ def main() -> None:
     if args.scaleout:
         subprocess.run([sys.executable, str(Path(__file__).with_name("scaleout.py"))], cwd=paths.ROOT, check=True)
         scaleout = json.loads(Path(__file__).with_name("scaleout.json").read_text())
-        for row in scaleout["rows"]:
+        for row in scaleout["summary"]:
             rows[f"optuna_{scaleout['model']}_{row['storage']}_{row['workers']}_workers_trials_per_min"] = {
-                "value": row["trials_per_min_steady"], "ratio_to_svc": None}
+                "value": row["steady_median"], "ratio_to_svc": None}
     print(f"{'benchmark':<50}{'value':>10}{'x SVC fit':>12}{'peak MiB':>10}{'target':>9}")
     for name, row in rows.items():
         ratio = f"{row['ratio_to_svc']:.0f}" if row.get("ratio_to_svc") else "-"
