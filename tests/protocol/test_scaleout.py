@@ -114,8 +114,12 @@ def test_a_study_refuses_a_worker_with_other_settings(tmp_path):
         tuning.tune_study(_quadratic, "s2", url, 1, sampler_seed=0, train_ids_hash="b", heartbeat_s=1)
 
 
-def test_passwords_stay_out_of_reports():
+def test_passwords_stay_out_of_reports_and_bad_urls_are_named():
     assert tuning.display_url("postgresql://ann:secret@db.lab:5432/optuna") == "postgresql://ann:***@db.lab:5432/optuna"
+    with pytest.raises(tuning.StorageError, match="unknown database kind 'foo'"):
+        tuning.open_storage("foo://bar")
+    with pytest.raises(tuning.StorageError, match="not a database URL"):
+        tuning.open_storage("results/optuna.db")
 
 
 # --- the command line -------------------------------------------------------------------------

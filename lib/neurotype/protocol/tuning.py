@@ -112,9 +112,15 @@ def _int64_key(text: str) -> int:
 
 def _backend(url: str) -> str:
     try:
-        return make_url(url).get_backend_name()
+        parsed = make_url(url)
     except Exception as error:
         raise StorageError(f"--storage {url!r}: not a database URL ({error})") from None
+    try:
+        parsed.get_dialect()
+    except sqlalchemy.exc.NoSuchModuleError:
+        raise StorageError(f"--storage {display_url(url)}: unknown database kind {parsed.drivername!r} "
+                           "(postgresql://..., sqlite:///..., mysql://...)") from None
+    return parsed.get_backend_name()
 
 
 class StorageLock:
