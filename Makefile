@@ -12,7 +12,6 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.neurotype-installed
 
 .PHONY: book test test-fast pytest smoke-book env clean bench
-PROFILE ?= full
 
 env: $(STAMP)
 
@@ -24,8 +23,16 @@ $(STAMP): requirements.txt requirements.lock pyproject.toml
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
+# make book PROFILE=paper WORKERS=4 STORAGE=postgresql://user:password@host:5432/optuna: another profile,
+# and its Optuna studies tuned by WORKERS local worker processes on STORAGE (more machines can join the
+# same studies; README "Scaling out"). Without them: the full profile, as before.
+PROFILE ?= full
+WORKERS ?=
+STORAGE ?=
+BOOK_TUNING_ARGS := $(if $(WORKERS), --workers $(WORKERS))$(if $(STORAGE), --storage '$(STORAGE)')
+
 book: $(STAMP)
-	$(PY) -m neurotype.book --profile $(PROFILE)
+	$(PY) -m neurotype.book --profile $(PROFILE)$(BOOK_TUNING_ARGS)
 
 pytest: $(STAMP)
 	$(PY) -m pytest

@@ -6,6 +6,8 @@ so that runs on noisy or different machines can be compared.
     .venv/bin/python bench/run.py                  # model fits and Optuna throughput
     .venv/bin/python bench/run.py --chapters smoke # + each chapter's wall time and peak memory
     .venv/bin/python bench/run.py --make-book      # + `make book` end to end (minutes)
+    .venv/bin/python bench/run.py --scaleout       # + trials/min of one study with 1, 2, 3 `tune` workers
+                                                   #   (bench/scaleout.py; SQLite and a local PostgreSQL)
 """
 
 from __future__ import annotations
@@ -96,6 +98,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--chapters", choices=("smoke", "full"), help="also time every chapter with this profile")
     parser.add_argument("--make-book", action="store_true", help="also time `make book` end to end")
+    parser.add_argument("--scaleout", action="store_true",
+                        help="also run bench/scaleout.py (1, 2, 3 `neurotype tune` workers on one study)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -145,6 +149,12 @@ def main() -> None:
         seconds = time.perf_counter() - start
         rows["make_book_s"] = {"value": seconds, "ratio_to_svc": seconds / svc, "exit_status": status}
 
+    if args.scaleout:
+        subprocess.run([sys.executable, str(Path(__file__).with_name("scaleout.py"))], cwd=paths.ROOT, check=True)
+        scaleout = json.loads(Path(__file__).with_name("scaleout.json").read_text())
+        for row in scaleout["summary"]:
+            rows[f"optuna_{scaleout['model']}_{row['storage']}_{row['workers']}_workers_trials_per_min"] = {
+                "value": row["steady_median"], "ratio_to_svc": None}
     print(f"{'benchmark':<50}{'value':>10}{'x SVC fit':>12}{'peak MiB':>10}{'target':>9}")
     for name, row in rows.items():
         ratio = f"{row['ratio_to_svc']:.0f}" if row.get("ratio_to_svc") else "-"

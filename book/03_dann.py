@@ -48,6 +48,7 @@ class_weight = None  # label-loss weighting of the networks
 max_epochs = None  # epoch cap of the networks (None: each model's default)
 timing_repeats = None  # repeats of the DANN timing
 n_split_repeats = None  # repeated stratified 80/20 splits giving the spread of single-split scores
+storage = None  # Optuna RDB URL shared by tuning workers (None: SQLite files under results_dir)
 
 # %% tags=["remove-cell"]
 # Check the parameters and fill each None with the profile's value (neurotype.book.profiles).
@@ -115,7 +116,7 @@ glue_values({**{k: params[k] for k in ("n_folds", "n_repeats", "seed", "n_trials
 models = transfer.table1_models(class_weight=class_weight, network=network)
 reports = transfer.run_models(task, models, n_folds=n_folds, n_repeats=n_repeats, seed=seed, n_trials=n_trials,
                               n_jobs=n_jobs, out_dir=out_dir, study_dir=out_dir / "optuna",
-                              tuned=["DANN semi", "DANN unsupervised"])
+                              tuned=["DANN semi", "DANN unsupervised"], storage=storage)
 cells = reports[PRIMARY].cells
 glue_values({"ratio": cells["test"]["all"] / cells["train"]["all"], "n_train_all": f"{cells['train']['all']:.0f}",
              "n_test_all": f"{cells['test']['all']:.0f}"})

@@ -50,6 +50,7 @@ ensemble_members = None  # seeds averaged by the LSPIN ensemble
 n_jobs = None  # worker processes for the outer folds (one torch thread each)
 model_overrides = None  # hyperparameters held fixed per model name, e.g. {'lspin': {'epochs': 100}}
 n_split_repeats = None  # repeated stratified 80/20 splits giving the spread of single-split scores
+storage = None  # Optuna RDB URL shared by tuning workers (None: SQLite files under results_dir)
 
 # %% tags=["remove-cell"]
 # Check the parameters and fill each None with the profile's value (neurotype.book.profiles).
@@ -78,7 +79,7 @@ from neurotype.protocol.reports import write_chapter_report
 plt.rcParams["figure.dpi"] = 110
 started = time.perf_counter()
 out = Path(results_dir) / "05_lspin"
-protocol = dict(n_folds=n_folds, seed=seed, n_jobs=n_jobs, study_dir=Path(results_dir) / "optuna")
+protocol = dict(n_folds=n_folds, seed=seed, n_jobs=n_jobs, study_dir=Path(results_dir) / "optuna", storage=storage)
 task, compare_task = subclass_task(feature_set), subclass_task(compare_feature_set)
 glue_values({"paper_acc": claims.LSPIN["accuracy"], "paper_f1": claims.LSPIN["f1_macro"], "primary": PRIMARY,
              **{k: params[k] for k in ("n_folds", "n_repeats", "n_repeats_compare", "n_trials", "n_repeats_tuned",

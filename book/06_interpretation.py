@@ -37,6 +37,7 @@ n_repeats = None  # repeats of the outer cross-validation
 n_trials = None  # Optuna trials per outer fold (0: fixed hyperparameters)
 n_jobs = None  # worker processes for the outer folds (one torch thread each)
 model_overrides = None  # hyperparameters held fixed per model name, e.g. {'lspin': {'epochs': 100}}
+storage = None  # Optuna RDB URL shared by tuning workers (None: SQLite files under results_dir)
 
 # %% tags=["remove-cell"]
 # Check the parameters and fill each None with the profile's value (neurotype.book.profiles).
@@ -250,7 +251,7 @@ broad = broad_task(feature_set)
 broad_configs = {name: Config(name, shrink.get(name, {}), n_trials > 0) for name in ("logreg", "dann", "gated_dann")}
 broad_reports = comparison.run_models(broad, broad_configs, out / "broad", n_folds=n_folds, n_repeats=n_repeats,
                                       seed=seed, n_trials=n_trials, n_jobs=n_jobs,
-                                      study_dir=Path(results_dir) / "optuna")
+                                      study_dir=Path(results_dir) / "optuna", storage=storage)
 
 # %% tags=["remove-input"]
 table(readable_columns(compare(broad_reports, metrics=("balanced_accuracy", "f1_macro", "accuracy"))), "tab-gated-dann",

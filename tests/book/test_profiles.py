@@ -72,3 +72,18 @@ def test_the_runner_injects_only_what_a_chapter_takes_and_checks_it(tmp_path):
 def test_the_runner_refuses_bad_parameters_before_executing_anything(argv, capsys):
     assert main(["--profile", "smoke", "--only", "01_data", "03_dann", *argv]) == 2
     assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_workers_and_storage_reach_only_the_chapters_that_take_them(tmp_path):
+    chapters = {c.name: c for c in chapters_from_toc()}
+    overrides = {"n_jobs": 3, "storage": "postgresql://user:secret@localhost:5432/optuna"}
+    assert chapter_parameters(chapters["05_lspin"], "paper", tmp_path, overrides) == {
+        "profile": "paper", "results_dir": str(tmp_path), **overrides}
+    assert chapter_parameters(chapters["01_data"], "paper", tmp_path, overrides) == {
+        "profile": "paper", "results_dir": str(tmp_path)}
+
+
+def test_the_paper_profile_tunes_every_tuned_chapter_with_the_papers_budget():
+    for chapter in ("03_dann", "05_lspin", "06_interpretation"):
+        assert resolve_parameters(chapter, _cell(chapter, profile="paper"))["n_trials"] >= 1000
+    assert resolve_parameters("03_dann", _cell("03_dann"))["n_trials"] == profiles.PROFILES["full"]["03_dann"]["n_trials"]

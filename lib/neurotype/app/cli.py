@@ -163,43 +163,75 @@ def cmd_data_summary(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _check_tuning_options(args: argparse.Namespace) -> None:
+    if args.trials < 0 or (args.command == "tune" and args.trials < 1):
+        raise UserError(f"--trials {args.trials}: expected a {'positive' if args.command == 'tune' else 'non-negative'}"
+                        " number (the study-wide total of complete trials)")
+    if args.workers < 1:
+        raise UserError(f"--workers {args.workers}: expected at least 1")
+    if args.heartbeat is not None and args.heartbeat < 1:
+        raise UserError(f"--heartbeat {args.heartbeat}: expected at least 1 second")
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from neurotype.protocol.evaluation import compare, evaluate
+    from neurotype.protocol.tuning import set_aside_studies
 
     out = Path(args.out)
     _guard_output(out / "report.json", args.force, "a report")
+    _check_tuning_options(args)
+    if args.workers > 1 and args.n_jobs != 1:
+        raise UserError("--workers and --n-jobs: use one of them (workers per study, or folds in parallel)")
     params = _parse_params(args.param, None)
     folds, repeats, trials = args.folds, args.repeats, args.trials
     if args.smoke:
         folds, repeats, trials = 2, 1, min(trials, 2)
     task = _load_task(args.task, args.feature_set)
+    if args.force and args.storage is None:
+        # --force means a fresh run: the previous run's studies would otherwise be resumed as they
+        # are and decide this run's parameters. They are renamed, not deleted.
+        moved = set_aside_studies(out / "optuna")
+        if moved is not None and not args.quiet:
+            print(f"--force: the previous studies were moved to {moved}; this run starts fresh ones", file=sys.stderr)
+    elif args.force and trials > 0 and not args.quiet:
+        print("--force: the studies in --storage are shared and were kept (pass --study NAME for fresh ones)",
+              file=sys.stderr)
     report = evaluate(task, args.model, n_folds=folds, n_repeats=repeats, seed=args.seed, n_trials=trials,
                       params=params, storage=args.storage, study_dir=out / "optuna", n_jobs=args.n_jobs,
+                      study_prefix=args.study, tuning_workers=args.workers, heartbeat_s=args.heartbeat,
                       progress=_FoldBar(f"{args.model} {args.task}") if _show_progress(args) else False)
     out.mkdir(parents=True, exist_ok=True)
     report.save(out / "report.json")
     table = compare([report], metrics=("accuracy", "balanced_accuracy", "f1_macro"))
     print(f"{args.model} on {args.task} ({args.feature_set}), {folds} folds x {repeats} repeats, "
-          f"{trials} trials per fold, seed {args.seed}; mean [95% interval]:")
+          f"{trials} complete trials per fold's study, seed {args.seed}; mean [95% interval]:")
     print(table.to_string())
     print(f"report: {out / 'report.json'}")
     return EXIT_OK
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
+    import os
+
     from neurotype.protocol.evaluation import tune
 
     out = Path(args.out)
     _guard_output(out, args.force, "a parameters file")
+    _check_tuning_options(args)
     task = _load_task(args.task, args.feature_set)
     best, info = tune(task, args.model, n_trials=args.trials, seed=args.seed,
                       params=_parse_params(args.param, None), storage=args.storage,
-                      study_dir=Path(args.study_dir) if args.study_dir else None)
+                      study_dir=Path(args.study_dir) if args.study_dir else None, study=args.study,
+                      workers=args.workers, heartbeat_s=args.heartbeat)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"task": args.task, "model": args.model, "feature_set": args.feature_set,
-                               "seed": args.seed, "best_params": best, "study": info}, indent=2, default=str) + "\n")
+    # Written whole and renamed into place: workers that finish together never leave half a file.
+    partial = out.with_name(f".{out.name}.{os.getpid()}.partial")
+    partial.write_text(json.dumps({"task": args.task, "model": args.model, "feature_set": args.feature_set,
+                                   "seed": args.seed, "best_params": best, "study": info}, indent=2,
+                                  default=str) + "\n")
+    partial.replace(out)
     print(f"best inner-validation score {info['best_value']:.4f} after {info['n_complete_trials']} trials "
-          f"(study {info['study_name']} in {info['storage']})")
+          f"({info['trials_run_here']} run by this command; study {info['study_name']} in {info['storage']})")
     print(f"parameters written to {out}; use them with: neurotype train ... --params {out}")
     return EXIT_OK
 
@@ -381,6 +413,16 @@ def _features_parser(commands) -> None:
 
 # --- the parser -------------------------------------------------------------------------------
 
+def _worker_arguments(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--workers", type=int, default=1,
+                        help=f"worker processes on this machine tuning {what} (one torch thread each); "
+                             "more machines join through --storage")
+    parser.add_argument("--heartbeat", type=int, metavar="SECONDS",
+                        help="heartbeat of a running trial; a trial silent for 4 heartbeats (a killed worker) "
+                             "is marked failed and run again (default 30; a study keeps the heartbeat of the "
+                             "worker that created it)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="neurotype", description="Classify neurons from their electrophysiology "
                                      "(Allen Cell Types Database features), honestly evaluated.")
@@ -396,21 +438,36 @@ def build_parser() -> argparse.ArgumentParser:
     _task_arguments(evaluate)
     evaluate.add_argument("--folds", type=int, default=5)
     evaluate.add_argument("--repeats", type=int, default=5)
-    evaluate.add_argument("--trials", type=int, default=0, help="Optuna trials per outer fold (0: defaults)")
+    evaluate.add_argument("--trials", "--n-trials", dest="trials", type=int, default=0,
+                          help="complete Optuna trials per outer fold, a study-wide total: every `evaluate` "
+                               "sharing --storage adds to the same count (0: default hyperparameters)")
     evaluate.add_argument("--smoke", action="store_true", help="2 folds x 1 repeat, at most 2 trials")
     evaluate.add_argument("--n-jobs", type=int, default=1, help="outer folds in parallel worker processes")
-    evaluate.add_argument("--storage", help="Optuna RDB URL (default: SQLite files under OUT/optuna)")
+    evaluate.add_argument("--study", metavar="PREFIX",
+                          help="prefix of the studies' names: fresh studies on a --storage that has this run's")
+    evaluate.add_argument("--storage", help="Optuna RDB URL shared by workers on several machines, e.g. "
+                          "postgresql://user:password@host:5432/db (default: SQLite files under OUT/optuna)")
+    _worker_arguments(evaluate, "each outer fold's study (one study per model and fold)")
     evaluate.add_argument("--out", required=True, help="output folder")
-    evaluate.add_argument("--force", action="store_true", help="overwrite an existing OUT/report.json")
+    evaluate.add_argument("--force", action="store_true",
+                          help="overwrite an existing OUT/report.json; studies in OUT/optuna are moved aside "
+                               "and tuned afresh")
     evaluate.set_defaults(handler=cmd_evaluate)
 
     tune = commands.add_parser("tune", help="choose hyperparameters for `train` (Optuna on an inner split)")
     _task_arguments(tune)
-    tune.add_argument("--trials", type=int, required=True)
-    tune.add_argument("--storage", help="Optuna RDB URL, e.g. postgresql://... (default: a SQLite file)")
+    tune.add_argument("--trials", "--n-trials", dest="trials", type=int, required=True,
+                      help="complete trials of the whole study, not per worker: every `tune` on the same "
+                           "--storage and --study stops when the study has this many (pruned and failed "
+                           "trials are run again, not counted); a larger number later extends the study")
+    tune.add_argument("--storage", help="Optuna RDB URL, e.g. postgresql://user:password@host:5432/db; start "
+                      "`tune` with the same URL and --study on any number of machines (default: a SQLite file, "
+                      "for workers on this machine only)")
+    tune.add_argument("--study", help="study name (default: derived from task, model, seed and parameters)")
+    _worker_arguments(tune, "the study")
     tune.add_argument("--study-dir", help="folder of the default SQLite file (default results/optuna)")
-    tune.add_argument("--out", required=True, help="JSON file for the best parameters")
-    tune.add_argument("--force", action="store_true")
+    tune.add_argument("--out", required=True, help="JSON file for the best parameters (one per worker, or --force)")
+    tune.add_argument("--force", action="store_true", help="overwrite OUT (the study itself is always resumed)")
     tune.set_defaults(handler=cmd_tune)
 
     train = commands.add_parser("train", help="fit on every labelled cell and save a model directory")

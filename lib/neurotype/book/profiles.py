@@ -43,7 +43,8 @@ _FEATURE_SETS = ("paper41", "actd")
 
 #: Every parameter a chapter may take.
 PARAMETERS: dict[str, Parameter] = {
-    "profile": Parameter(_STR, "budget profile: full (the book's numbers) or smoke (tiny budgets, for tests)"),
+    "profile": Parameter(_STR, "budget profile: full (the book's numbers), smoke (tiny budgets, for tests) or "
+                               "paper (the paper's tuning budget)"),
     "results_dir": Parameter(_STR, "folder the chapter writes its report.json and figures data into"),
     "seed": Parameter(_INT, "seed of every split, model and sampler"),
     "feature_set": Parameter(_STR, "paper41 (the paper's 41 features) or actd (ACTD's own features)",
@@ -80,6 +81,8 @@ PARAMETERS: dict[str, Parameter] = {
     "n_split_repeats": Parameter(_INT, "repeated stratified 80/20 splits giving the spread of single-split scores"),
     "split_models": Parameter((list,), "models of the audit's split comparison", item_types=(str,)),
     "summary_model": Parameter(_STR, "the model whose numbers enter the audit's summary (fixed in advance)"),
+    "storage": Parameter((str, type(None)), "Optuna RDB URL shared by tuning workers (None: SQLite files under "
+                                            "results_dir)"),
     "external_models": Parameter((list,), "models trained on ACTD and tested on the external cells (need "
                                  "probabilities; the DANN is always added)", item_types=(str,)),
     "focus_model": Parameter(_STR, "the model whose numbers enter chapter 08's prose and the headline "
@@ -95,13 +98,13 @@ CHAPTER_PARAMETERS: dict[str, tuple[str, ...]] = {
     "01_data": ("feature_set",),
     "02_features": ("seed", "sampling_rate", "noise_epoch_s", "noise_gap_s", "n_boot", "ramp_slope_pa_per_s"),
     "03_dann": ("seed", "feature_set", "n_folds", "n_repeats", "n_trials", "n_jobs", "class_weight", "max_epochs",
-                "timing_repeats", "n_split_repeats"),
+                "timing_repeats", "n_split_repeats", "storage"),
     "04_ablation": ("seed", "feature_set", "n_folds", "n_repeats", "n_jobs", "class_weight", "max_epochs",
                     "lambdas", "shares", "curve_models"),
     "05_lspin": ("seed", "feature_set", "compare_feature_set", "n_folds", "n_repeats", "n_repeats_compare",
-                 "n_trials", "n_repeats_tuned", "ensemble_members", "n_jobs", "model_overrides", "n_split_repeats"),
+                 "n_trials", "n_repeats_tuned", "ensemble_members", "n_jobs", "model_overrides", "n_split_repeats", "storage"),
     "06_interpretation": ("seed", "feature_set", "lspin_label", "n_members", "perm_repeats", "n_folds", "n_repeats",
-                          "n_trials", "n_jobs", "model_overrides"),
+                          "n_trials", "n_jobs", "model_overrides", "storage"),
     "07_audit": ("seed", "n_jobs", "n_repeats", "n_configurations", "n_seeds", "dann_epochs", "lspin_epochs",
                  "n_permutations", "split_models", "summary_model"),
     "08_external": ("seed", "n_jobs", "n_folds", "n_repeats", "external_models", "focus_model", "network_seeds",
@@ -110,7 +113,7 @@ CHAPTER_PARAMETERS: dict[str, tuple[str, ...]] = {
 
 _FULL: dict[str, Any] = {
     "seed": 0, "feature_set": "paper41", "compare_feature_set": "actd", "n_jobs": 2, "n_trials": 0,
-    "class_weight": "balanced_per_species", "max_epochs": None, "model_overrides": {},
+    "class_weight": "balanced_per_species", "max_epochs": None, "model_overrides": {}, "storage": None,
 }
 _SMOKE: dict[str, Any] = {**_FULL, "n_folds": 2, "n_repeats": 1}
 
@@ -159,6 +162,15 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
                         "max_epochs": 15, "n_boot_cells": 100},
     },
 }
+
+
+# The paper's own tuning budget (issue: thousands of Optuna trials per model): every tuned model of
+# chapters 03, 05 and 06 gets 1,000 trials per outer fold. It does not fit one machine's afternoon; its
+# studies persist (SQLite under results/paper/optuna, or --storage URL shared by several machines) and
+# a rerun resumes them.
+PROFILES["paper"] = {chapter: dict(values) for chapter, values in PROFILES["full"].items()}
+for _chapter in ("03_dann", "05_lspin", "06_interpretation"):
+    PROFILES["paper"][_chapter]["n_trials"] = 1000
 
 
 def _chapter_names(chapter: str) -> tuple[str, ...]:

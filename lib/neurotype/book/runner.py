@@ -183,6 +183,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                         help="set a chapter parameter in every chapter that takes it (VALUE is read as YAML); "
                              "it wins over the profile")
+    parser.add_argument("--workers", type=int, metavar="N",
+                        help="worker processes per chapter (sets n_jobs: outer folds, and with them their tuning "
+                             "studies, run N at a time)")
+    parser.add_argument("--storage", metavar="URL",
+                        help="Optuna RDB URL for every tuning study (e.g. postgresql://user:password@host/db); "
+                             "machines running the same command on it fill the same studies")
     parser.add_argument("--strict", action="store_true",
                         help="treat every Sphinx warning (broken reference, cell error) as an error")
     parser.add_argument("--only", nargs="*", default=None, metavar="CHAPTER",
@@ -192,12 +198,16 @@ def main(argv: list[str] | None = None) -> int:
     chapters = chapters_from_toc()
     selected = [c for c in chapters if c.executable and (args.only is None or c.name in args.only)]
     overrides = {name: _parse_value(value) for name, value in args.parameter}
+    if args.workers is not None:
+        overrides.setdefault("n_jobs", args.workers)
+    if args.storage is not None:
+        overrides.setdefault("storage", args.storage)
     try:
         unknown = sorted(set(args.only or ()) - {c.name for c in chapters})
         if unknown:
             raise profiles.ParameterError(f"--only: no chapter named {unknown}")
         taken = {name for c in selected for name in profiles.CHAPTER_PARAMETERS.get(c.name, ())}
-        if set(overrides) - taken - {"results_dir"}:
+        if set(overrides) - taken - {"results_dir", "n_jobs", "storage"}:
             raise profiles.ParameterError(f"-p {sorted(set(overrides) - taken)}: no chapter that runs takes it")
         results_dir = Path(overrides.pop("results_dir", None) or (
             paths.RESULTS if args.profile == "full" else paths.RESULTS / args.profile))

@@ -76,10 +76,12 @@ def table2_configs(overrides: Mapping[str, Mapping[str, Any]], *, tuned: bool, e
 
 def run_models(task: TaskData, configs: Mapping[str, Config], directory: str | Path, *, n_folds: int,
                n_repeats: int, seed: int, n_trials: int, n_jobs: int = 1, study_dir: str | Path | None = None,
-               log: Callable[[str], None] | None = print) -> dict[str, Report]:
+               storage: str | None = None, log: Callable[[str], None] | None = print) -> dict[str, Report]:
     """Evaluate every configuration with the same folds; tuned ones get ``n_trials`` each.
 
-    Each report is saved as ``<directory>/<label>.json``. Returns ``{label: report}``.
+    Each report is saved as ``<directory>/<label>.json``; the tuning studies go to ``storage`` (an Optuna
+    RDB URL that workers on other machines can share) or to SQLite files under ``study_dir``. Returns
+    ``{label: report}``.
     """
     directory = Path(directory)
     reports = {}
@@ -87,7 +89,7 @@ def run_models(task: TaskData, configs: Mapping[str, Config], directory: str | P
         started = time.perf_counter()
         report = evaluate(task, config.model, n_folds=n_folds, n_repeats=n_repeats, seed=seed,
                           n_trials=n_trials if config.tuned else 0, params=dict(config.params), n_jobs=n_jobs,
-                          study_dir=study_dir)
+                          study_dir=study_dir, storage=storage if config.tuned else None)
         report.save(directory / f"{label}.json")
         reports[label] = report
         if log is not None:

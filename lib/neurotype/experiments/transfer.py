@@ -474,19 +474,21 @@ def slug(label: str) -> str:
 
 def run_models(task: TaskData, models: Mapping[str, Mapping[str, Any]], *, n_folds: int, n_repeats: int,
                seed: int, n_trials: int = 0, n_jobs: int = 1, out_dir: str | Path | None = None,
-               study_dir: str | Path | None = None, tuned: Sequence[str] | None = None) -> dict[str, Report]:
+               study_dir: str | Path | None = None, tuned: Sequence[str] | None = None,
+               storage: str | None = None) -> dict[str, Report]:
     """:func:`~neurotype.protocol.evaluation.evaluate` every model of :func:`table1_models` on the same folds.
 
     ``tuned`` names the models that get ``n_trials`` Optuna trials per outer fold (default: all);
     the others run with their fixed parameters. Each report is saved as
-    ``out_dir/<slug(label)>.json``.
+    ``out_dir/<slug(label)>.json``; studies go to ``storage`` (an Optuna RDB URL) or SQLite files in ``study_dir``.
     """
     reports: dict[str, Report] = {}
     for label, entry in models.items():
         trials = n_trials if tuned is None or label in tuned else 0
         reports[label] = evaluate(task, entry["model"], params=dict(entry["params"]), n_folds=n_folds,
                                   n_repeats=n_repeats, seed=seed, n_trials=trials, n_jobs=n_jobs,
-                                  tuning_species=entry.get("tuning_species"), study_dir=study_dir)
+                                  tuning_species=entry.get("tuning_species"), study_dir=study_dir,
+                                  storage=storage if trials else None)
         if out_dir is not None:
             reports[label].save(Path(out_dir) / f"{slug(label)}.json")
     return reports

@@ -21,7 +21,14 @@ Models plug in through :class:`~neurotype.models.spec.ModelSpec`; the registry o
 (:mod:`neurotype.models.registry`) lists the baselines and the neural models explicitly.
 
 Seeds: everything derives from ``seed``. Outer fold ``i`` (``i = repeat · n_folds + fold``)
-uses ``seed + i`` for its inner split, its model and its TPE sampler.
+uses ``seed + i`` for its inner split, its model and its TPE sampler (re-seeded per trial number,
+:mod:`neurotype.protocol.tuning`).
+
+Studies: one Optuna study per (model, outer fold), with a deterministic name
+(:func:`study_name`). Any number of processes, on one machine or many, may run the same
+:func:`evaluate` call on one storage (``storage=`` a PostgreSQL URL): they fill each fold's study
+together up to ``n_trials`` COMPLETE trials (:mod:`neurotype.protocol.tuning`), then each reads
+the finished study and refits, so they all write the same report.
 """
 
 from __future__ import annotations
@@ -47,7 +54,7 @@ from neurotype.data.splits import fold_index, inner_split, outer_folds
 from neurotype.models.registry import get_model
 from neurotype.models.spec import Classifier, ModelSpec
 
-if TYPE_CHECKING:  # optuna is imported lazily: only tuning needs it
+if TYPE_CHECKING:  # optuna is imported lazily (with neurotype.protocol.tuning): only tuning needs it
     import optuna
 
 __all__ = [
@@ -192,55 +199,6 @@ def study_name(task: TaskData, model: str, seed: int, repeat: int, fold: int,
     return f"{task.task}-{task.feature_set}-{model}-seed{seed}-r{repeat}-f{fold}-{digest}"
 
 
-def _complete_trials(study: "optuna.Study") -> list["optuna.trial.FrozenTrial"]:
-    from optuna.trial import TrialState
-
-    return sorted((t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE),
-                  key=lambda t: t.number)
-
-
-def _tune(objective: TuningObjective, name: str, storage: str, n_trials: int,
-          sampler_seed: int, train_ids_hash: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Run (or resume) one fold's study until it has ``n_trials`` complete trials.
-
-    Returns the best parameters among the first ``n_trials`` complete trials (so a study
-    that an earlier, longer run extended gives the same answer) and a summary.
-    """
-    import optuna
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    existing = 0
-    try:
-        existing = len(optuna.load_study(study_name=name, storage=storage).trials)
-    except KeyError:
-        pass
-    # A resumed study gets a sampler seed shifted by its trial count: re-using the first
-    # session's seed would replay its random start-up suggestions.
-    sampler = optuna.samplers.TPESampler(seed=int(sampler_seed) + 100_003 * existing)
-    study = optuna.create_study(study_name=name, storage=storage, sampler=sampler,
-                                pruner=optuna.pruners.MedianPruner(), direction="maximize",
-                                load_if_exists=True)
-    recorded = study.user_attrs.get("train_ids_sha1")
-    if recorded is None:
-        study.set_user_attr("train_ids_sha1", train_ids_hash)
-    elif recorded != train_ids_hash:
-        raise RuntimeError(f"study {name!r} in {storage} was tuned on other training cells; "
-                           "delete it or use another storage")
-    attempts = 0
-    while (done := len(_complete_trials(study))) < n_trials:
-        if attempts > 3 * n_trials + 10:
-            raise RuntimeError(f"study {name!r}: only {done} of {n_trials} trials completed after "
-                               f"{attempts} attempts (the rest were pruned)")
-        study.optimize(objective, n_trials=n_trials - done)
-        attempts += n_trials - done
-    considered = _complete_trials(study)[:n_trials]
-    best = max(considered, key=lambda t: t.value)  # first of equals: lowest trial number
-    info = {"study_name": name, "n_complete_trials": len(_complete_trials(study)),
-            "best_trial": best.number, "best_value": best.value,
-            "search_space": {k: repr(d) for k, d in best.distributions.items()}}
-    return dict(best.user_attrs["params"]), info
-
-
 # --- the report -------------------------------------------------------------------------------
 
 @dataclass
@@ -347,7 +305,8 @@ def _counts(task: TaskData, positions: np.ndarray) -> dict[str, int]:
 def _run_fold(task: TaskData, spec: ModelSpec, fold, *, n_folds: int, seed: int, n_trials: int,
               validation_fraction: float, tuning_metric: str, fixed: dict, storage: str | None, directory: Path,
               fingerprint: dict, train_species: str | None, test_species: str | None,
-              needs_inner_split: bool, torch_threads: int | None = None, tuning_species: str | None = None):
+              needs_inner_split: bool, torch_threads: int | None = None, tuning_species: str | None = None,
+              study_prefix: str | None = None, tuning_workers: int = 1, heartbeat_s: int | None = None):
     """One outer fold: inner split, optional tuning, refit, test predictions."""
     if torch_threads is not None:
         # Parallel workers each get one thread: two processes with two threads each ran
@@ -378,14 +337,19 @@ def _run_fold(task: TaskData, spec: ModelSpec, fold, *, n_folds: int, seed: int,
         objective = TuningObjective(task, spec, fit_rows, validation_rows, forbidden_ids=test_ids,
                                     seed=fold_seed, fixed=fixed, metric=tuning_metric,
                                     score_species=tuning_species)
+        from neurotype.protocol.tuning import sqlite_url, tune_study
+
         name = study_name(task, spec.name, seed, fold.repeat, fold.fold, fingerprint)
-        url = storage or f"sqlite:///{(directory / name).with_suffix('.db')}"
-        best_params, tuning_info = _tune(objective, name, url, n_trials, sampler_seed=fold_seed,
-                                         train_ids_hash=_sha1(ids[train]))
+        if study_prefix:
+            name = f"{study_prefix}-{name}"
+        best_params, tuning_info = tune_study(objective, name, storage or sqlite_url(directory, name), n_trials,
+                                              sampler_seed=fold_seed, train_ids_hash=_sha1(ids[train]),
+                                              heartbeat_s=heartbeat_s, workers=tuning_workers)
         # The objective checks every trial before fitting; checking its record again here
         # keeps the guard even for objectives that a subclass or a test replaced.
         # (Trials resumed from an earlier session are tied to these training cells by the
-        # study's training-id hash, checked in _tune.)
+        # study's training-id hash, checked when the study is opened; the ids that local helper
+        # workers' objectives saw are merged into objective.seen_ids.)
         _check_disjoint(objective.seen_ids, test_ids, f"repeat {fold.repeat} fold {fold.fold} tuning")
         # A fully resumed study runs no trial in this session; its trials used this inner split.
         tuning_ids = sorted(objective.seen_ids | set(ids[fit_rows].tolist()) | set(ids[validation_rows].tolist()))
@@ -433,7 +397,8 @@ def evaluate(task: TaskData, model: str | ModelSpec, *, n_folds: int = 5, n_repe
              study_dir: str | Path | None = None, train_species: str | None = None,
              test_species: str | None = None, keep_predictions: bool = True,
              progress: bool | Callable[[int, int, str], None] = False, n_jobs: int = 1,
-             tuning_species: str | None = None) -> Report:
+             tuning_species: str | None = None, study_prefix: str | None = None, tuning_workers: int = 1,
+             heartbeat_s: int | None = None) -> Report:
     """Cross-validate (and optionally tune) one model on one task, honestly.
 
     Parameters
@@ -445,7 +410,9 @@ def evaluate(task: TaskData, model: str | ModelSpec, *, n_folds: int = 5, n_repe
     n_folds, n_repeats, seed
         Outer repeated stratified group K-fold; repeat ``r`` shuffles with ``seed + r``.
     n_trials
-        Optuna trials per outer fold (0: the model's default hyperparameters).
+        COMPLETE Optuna trials per outer fold, counted over the whole study: every process that
+        runs this call on the same ``storage`` contributes to the same total (0: the model's
+        default hyperparameters). Pruned and failed trials are run again, not counted.
     validation_fraction
         Share of the outer training rows held out as the inner validation split (tuning,
         and early stopping for models with ``uses_validation``).
@@ -455,7 +422,8 @@ def evaluate(task: TaskData, model: str | ModelSpec, *, n_folds: int = 5, n_repe
         Hyperparameters held fixed (e.g. ``{"species_flag": True}``); they override the
         defaults and anything the search space suggests.
     storage
-        Optuna RDB URL holding every study of this call; default: one SQLite file per study,
+        Optuna RDB URL holding every study of this call (e.g. ``postgresql://user@host/db``,
+        shared by workers on several machines); default: one SQLite file per study,
         ``<study_dir>/<study_name>.db``.
     study_dir
         Folder of the default SQLite files (default ``results/optuna``).
@@ -477,6 +445,16 @@ def evaluate(task: TaskData, model: str | ModelSpec, *, n_folds: int = 5, n_repe
         E.g. ``"mouse"`` for an unsupervised domain-adaptation model that trains on human
         features but must never be selected by a human label, or ``"human"`` to tune a pooled
         model for its human cells.
+    study_prefix
+        Prepended to every study name (``<prefix>-<study name>``): a fresh set of studies on a
+        storage that already holds this protocol's studies.
+    tuning_workers
+        Worker processes tuning each fold's study on this machine (this one plus helpers with
+        one torch thread each); more workers on other machines join through ``storage``.
+        Only one of ``n_jobs`` and ``tuning_workers`` may exceed 1.
+    heartbeat_s
+        Seconds between heartbeats of a running trial (default 30); a trial without a heartbeat
+        for four of them belongs to a dead worker and is marked failed.
 
     Returns
     -------
@@ -498,6 +476,10 @@ def evaluate(task: TaskData, model: str | ModelSpec, *, n_folds: int = 5, n_repe
         raise ValueError(f"n_trials must be a non-negative integer, got {n_trials!r}")
     if n_repeats < 1:
         raise ValueError(f"n_repeats must be at least 1, got {n_repeats}")
+    if tuning_workers < 1:
+        raise ValueError(f"tuning_workers must be at least 1, got {tuning_workers}")
+    if tuning_workers > 1 and n_jobs != 1:
+        raise ValueError("use either n_jobs (folds in parallel) or tuning_workers (workers per study), not both")
     present = sorted(set(task.species.tolist()))
     for argument, value in (("train_species", train_species), ("test_species", test_species),
                             ("tuning_species", tuning_species)):
@@ -520,7 +502,8 @@ def evaluate(task: TaskData, model: str | ModelSpec, *, n_folds: int = 5, n_repe
     fold_kwargs = dict(n_folds=n_folds, seed=seed, n_trials=n_trials, validation_fraction=validation_fraction,
                        tuning_metric=tuning_metric, fixed=fixed, storage=storage, directory=directory,
                        fingerprint=fingerprint, train_species=train_species, test_species=test_species,
-                       needs_inner_split=needs_inner_split, tuning_species=tuning_species)
+                       needs_inner_split=needs_inner_split, tuning_species=tuning_species,
+                       study_prefix=study_prefix, tuning_workers=tuning_workers, heartbeat_s=heartbeat_s)
     if n_jobs == 1:
         outcomes = []
         for fold in folds:
@@ -574,13 +557,31 @@ def evaluate(task: TaskData, model: str | ModelSpec, *, n_folds: int = 5, n_repe
 
 def tune(task: TaskData, model: str | ModelSpec, *, n_trials: int, seed: int = 0, validation_fraction: float = 0.2,
          tuning_metric: str = "f1_macro", params: Mapping[str, Any] | None = None, storage: str | None = None,
-         study_dir: str | Path | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+         study_dir: str | Path | None = None, study: str | None = None, workers: int = 1,
+         heartbeat_s: int | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
     """Tune a model for deployment: one study on an inner validation split of all cells.
 
     This chooses the hyperparameters of a model that will be trained on every labelled cell
     (``neurotype train``); it measures nothing. Use :func:`evaluate` for performance. The
     study is stored in ``storage`` (any Optuna RDB URL) or a SQLite file under ``study_dir``
     (default ``results/optuna``) and resumes when run again.
+
+    Any number of processes, on one machine or many, may run this at once with the same
+    arguments and ``storage``: they share one study, which ends with ``n_trials`` COMPLETE trials
+    in all (:mod:`neurotype.protocol.tuning`), and all return the same best parameters.
+
+    Parameters
+    ----------
+    n_trials
+        Study-wide number of COMPLETE trials (not per worker); pruned and failed trials are run
+        again, not counted.
+    study
+        Study name (default: derived from the task, model, seed and settings). A study of that
+        name tuned with other settings is refused.
+    workers
+        Worker processes on this machine (this one plus helpers with one torch thread each).
+    heartbeat_s
+        Seconds between heartbeats of a running trial (see :func:`evaluate`).
 
     Returns
     -------
@@ -598,13 +599,16 @@ def tune(task: TaskData, model: str | ModelSpec, *, n_trials: int, seed: int = 0
                                 metric=tuning_metric)
     fingerprint = {"purpose": "deployment", "validation_fraction": validation_fraction,
                    "tuning_metric": tuning_metric, "fixed": fixed}
-    name = study_name(task, spec.name, seed, 0, 0, fingerprint).replace("-r0-f0-", "-all-")
+    from neurotype.protocol.tuning import sqlite_url, tune_study
+
+    name = study or study_name(task, spec.name, seed, 0, 0, fingerprint).replace("-r0-f0-", "-all-")
     if storage is None:
         directory = Path(study_dir) if study_dir is not None else paths.RESULTS / "optuna"
         directory.mkdir(parents=True, exist_ok=True)
-        storage = f"sqlite:///{(directory / name).with_suffix('.db')}"
-    best, info = _tune(objective, name, storage, n_trials, sampler_seed=seed, train_ids_hash=_sha1(task.cell_ids))
-    info["storage"] = storage
+        storage = sqlite_url(directory, name)
+    settings = {**fingerprint, "task": task.task, "feature_set": task.feature_set, "model": spec.name, "seed": seed}
+    best, info = tune_study(objective, name, storage, n_trials, sampler_seed=seed, train_ids_hash=_sha1(task.cell_ids),
+                            settings=to_jsonable(settings), heartbeat_s=heartbeat_s, workers=workers)
     return spec.params({**best, **fixed}), info
 
 

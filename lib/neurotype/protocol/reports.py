@@ -173,7 +173,12 @@ def write_chapter_report(directory: Path | str, parameters: Any, *, estimates: M
 
     ``parameters`` is the chapter's :class:`~neurotype.book.profiles.ChapterParameters`.
     """
-    report = ChapterReport(chapter=parameters.chapter, parameters=dict(parameters.values),
+    values = dict(parameters.values)
+    if values.get("storage"):  # a database URL may hold a password: reports keep it hidden
+        from neurotype.protocol.tuning import display_url
+
+        values["storage"] = display_url(values["storage"])
+    report = ChapterReport(chapter=parameters.chapter, parameters=values,
                            estimates=to_jsonable(dict(estimates)), results=to_jsonable(dict(results)),
                            wall_seconds=time.perf_counter() - started, versions=package_versions())
     return report.save(Path(directory) / "report.json")
