@@ -18,7 +18,16 @@ from typing import Any, Sequence
 __all__ = ["main", "build_parser", "EXIT_OK", "EXIT_INTERNAL", "EXIT_BAD_INPUT"]
 
 EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT = 0, 1, 2
-MODEL_CHOICES = ("dann", "fcnn", "lspin", "logreg", "svc", "rf", "xgb")
+
+
+def _choices() -> tuple[list[str], list[str], list[str]]:
+    """Model names from the registry, feature sets and tasks from the data layer: never a second list."""
+    from typing import get_args
+
+    from neurotype.data.tables import FEATURE_SETS, TaskName
+    from neurotype.models.registry import MODELS
+
+    return sorted(MODELS), sorted(FEATURE_SETS), list(get_args(TaskName))
 
 
 class UserError(Exception):
@@ -134,10 +143,11 @@ def _load_task(task: str, feature_set: str):
 
 
 def _task_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--task", choices=("broad", "subclass"), required=True,
+    models, feature_sets, tasks = _choices()
+    parser.add_argument("--task", choices=tasks, required=True,
                         help="broad: aspiny vs spiny (mouse + human); subclass: five mouse subclasses")
-    parser.add_argument("--model", choices=MODEL_CHOICES, required=True)
-    parser.add_argument("--feature-set", choices=("paper41", "actd"), default="paper41")
+    parser.add_argument("--model", choices=models, required=True)
+    parser.add_argument("--feature-set", choices=feature_sets, default="paper41")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--param", action="append", metavar="NAME=VALUE",
                         help="fix a hyperparameter (JSON value), e.g. --param mode='\"unsupervised\"' or --param C=2")
@@ -431,7 +441,7 @@ def build_parser() -> argparse.ArgumentParser:
     data = commands.add_parser("data", help="describe the bundled data")
     data_commands = data.add_subparsers(dest="data_command", required=True, metavar="SUBCOMMAND")
     summary = data_commands.add_parser("summary", help="cells per species, class and exclusion step")
-    summary.add_argument("--feature-set", choices=("paper41", "actd"), default="paper41")
+    summary.add_argument("--feature-set", choices=_choices()[1], default="paper41")
     summary.set_defaults(handler=cmd_data_summary)
 
     evaluate = commands.add_parser("evaluate", help="nested cross-validation; writes OUT/report.json")
@@ -496,7 +506,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--output-prefix", default="",
                          help="prepended to every output column name, e.g. neurotype_ when the input has a "
                          "column named predicted")
-    predict.add_argument("--feature-set", choices=("paper41", "actd"), help="refuse a model of another feature set")
+    predict.add_argument("--feature-set", choices=_choices()[1], help="refuse a model of another feature set")
     predict.add_argument("--feature-map", metavar="MAP",
                          help="CSV mapping the input's column names and units onto ACTD's features "
                               "(format: neurotype.data.feature_map; examples in data/external/feature_maps/)")
