@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from neurotype.models.base import TorchClassifier, make_optimizer, mlp
+from neurotype.models.base import TorchClassifier, make_optimizer, member_seed, mlp
 
 __all__ = ["expected_open_gates", "member_seed", "rbf_kernel", "LSPIN", "LSPINClassifier",
            "open_gates", "noise_generator", "train_full_batch_sgd", "default_row_chunks", "LSPIN_PAPER_PRESET", "ENGINES"]
@@ -42,11 +42,6 @@ hardtanh_backward = torch.ops.aten.hardtanh_backward
 def expected_open_gates(mu: torch.Tensor, sigma: float) -> torch.Tensor:
     """``Phi((mu + 0.5) / sigma)``: the probability that each stochastic gate is open (> 0)."""
     return 0.5 * (1.0 + torch.erf((mu + 0.5) / (sigma * math.sqrt(2.0))))
-
-
-def member_seed(seed: int, member: int) -> int:
-    """Seed of ensemble member ``member`` (member 0 keeps ``seed`` itself)."""
-    return int(seed) + 10_007 * int(member)
 
 
 def open_gates(mu: torch.Tensor, sigma: float, stochastic: bool,
