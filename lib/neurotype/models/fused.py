@@ -81,6 +81,32 @@ class Layer:
     def __post_init__(self):
         # the transposed view stays valid: the optimiser updates the flat buffer in place
         self.weight_t = self.weight.transpose(1, 2)
+        # MKL multiplies a batch of matrices with a dimension of 1 (the domain head's single
+        # logit) differently from one such matrix: those layers go member by member
+        self.one_by_one = self.weight.shape[0] > 1 and min(self.weight.shape[1:]) == 1
+
+    def affine(self, x: torch.Tensor) -> torch.Tensor:
+        """``x W^T + b`` per member (``F.linear``'s ``addmm``)."""
+        if self.one_by_one:
+            return torch.cat([torch.baddbmm(self.bias[k:k + 1], x[k:k + 1], self.weight_t[k:k + 1])
+                              for k in range(len(x))])
+        return torch.baddbmm(self.bias, x, self.weight_t)
+
+    def backward_weight(self, grad: torch.Tensor, x: torch.Tensor) -> None:
+        """``grad^T x`` and ``sum(grad)`` into the gradient buffer (``addmm``'s backward)."""
+        if self.one_by_one:
+            for k in range(len(x)):
+                torch.bmm(grad[k:k + 1].transpose(1, 2), x[k:k + 1], out=self.grad_weight[k:k + 1])
+        else:
+            torch.bmm(grad.transpose(1, 2), x, out=self.grad_weight)
+        torch.sum(grad, 1, keepdim=True, out=self.grad_bias)
+
+    def backward_input(self, grad: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+        """``grad W``: the gradient with respect to the layer's input (into ``out`` if given)."""
+        if self.one_by_one:
+            result = torch.cat([torch.bmm(grad[k:k + 1], self.weight[k:k + 1]) for k in range(len(grad))])
+            return result if out is None else out.copy_(result)
+        return torch.bmm(grad, self.weight, out=out)
 
 
 def _blocks(sequential: nn.Sequential) -> list[tuple[nn.Linear, nn.BatchNorm1d | None, str | None, float]]:
@@ -137,27 +163,32 @@ class StackedNetwork:
                     bns = [b[i][1] for b in blocks]
                     tensors.append(torch.stack([bn.weight.detach()[None, :] for bn in bns]))
                     tensors.append(torch.stack([bn.bias.detach()[None, :] for bn in bns]))
-        sizes = [t.numel() for t in tensors]
-        self.flat = torch.cat([t.reshape(-1) for t in tensors])
+        # Member-major: member k's parameters lie together in row k of (K, P), so that the
+        # optimiser can update one member's row with exactly the operations a network trained
+        # alone sees (same lengths, same vectorised loops); each (K, ...) view strides over rows.
+        K = self.K
+        sizes = [t[0].numel() for t in tensors]
+        self.flat = torch.cat([t.reshape(K, -1) for t in tensors], dim=1).reshape(-1)
         self.flat_grad = torch.zeros_like(self.flat)
-        views = list(torch.split(self.flat, sizes))
-        grads = list(torch.split(self.flat_grad, sizes))
+        self.rows = self.flat.view(K, -1)
+        self.grad_rows = self.flat_grad.view(K, -1)
+        views = [v.view(t.shape) for v, t in zip(torch.split(self.rows, sizes, dim=1), tensors)]
+        grads = [v.view(t.shape) for v, t in zip(torch.split(self.grad_rows, sizes, dim=1), tensors)]
         self.layers: dict[str, list[Layer]] = {}
         index = 0
         for name, blocks in parts.items():
             layers = []
             for i, (linear, bn, activation, dropout) in enumerate(blocks[0]):
                 shapes = [tensors[index].shape, tensors[index + 1].shape]
-                layer = Layer(views[index].view(shapes[0]), views[index + 1].view(shapes[1]), activation, dropout,
-                              grad_weight=grads[index].view(shapes[0]), grad_bias=grads[index + 1].view(shapes[1]))
+                layer = Layer(views[index], views[index + 1], activation, dropout, grad_weight=grads[index],
+                              grad_bias=grads[index + 1])
                 index += 2
                 if bn is not None:
-                    shape = tensors[index].shape
                     members_bn = [b[i][1] for b in blocks]
-                    layer.bn = {"weight": views[index].view(shape), "bias": views[index + 1].view(shape),
-                                "grad_weight": grads[index].view(shape), "grad_bias": grads[index + 1].view(shape),
-                                "running_mean": torch.stack([m.running_mean for m in members_bn]).reshape(-1),
-                                "running_var": torch.stack([m.running_var for m in members_bn]).reshape(-1),
+                    layer.bn = {"weight": views[index], "bias": views[index + 1],
+                                "grad_weight": grads[index], "grad_bias": grads[index + 1],
+                                "running_mean": torch.stack([m.running_mean for m in members_bn]),
+                                "running_var": torch.stack([m.running_var for m in members_bn]),
                                 "eps": bn.eps, "momentum": bn.momentum, "steps": 0}
                     index += 2
                 layers.append(layer)
@@ -172,10 +203,9 @@ class StackedNetwork:
             for layer in layers:
                 out += [layer.weight[member], layer.bias[member]]
                 if layer.bn is not None:
-                    bn, width = layer.bn, layer.bn["weight"].shape[-1]
-                    out += [bn["weight"][member], bn["bias"][member],
-                            bn["running_mean"].view(self.K, width)[member],
-                            bn["running_var"].view(self.K, width)[member], torch.tensor(bn["steps"])]
+                    bn = layer.bn
+                    out += [bn["weight"][member], bn["bias"][member], bn["running_mean"][member],
+                            bn["running_var"][member], torch.tensor(bn["steps"])]
         return out
 
     def state(self, member: int) -> list[torch.Tensor]:
@@ -208,7 +238,7 @@ class StackedNetwork:
         multiplier (``None`` at evaluation); ``saved`` collects what :meth:`backward` needs."""
         dropped = 0
         for layer in self.layers[part]:
-            pre = torch.baddbmm(layer.bias, x, layer.weight_t)
+            pre = layer.affine(x)
             bn_saved = None
             if layer.bn is not None:
                 pre, bn_saved = self._batch_norm(layer.bn, pre, training=saved is not None)
@@ -235,16 +265,16 @@ class StackedNetwork:
         return x
 
     def _batch_norm(self, bn: dict, pre: torch.Tensor, training: bool):
-        K, rows, width = pre.shape
-        # per member and unit: the members side by side as K * width channels over the rows
-        flat = pre[0] if K == 1 else pre.transpose(0, 1).reshape(rows, K * width)
-        out, mean, invstd = native_batch_norm(flat, bn["weight"].reshape(-1), bn["bias"].reshape(-1),
-                                              bn["running_mean"], bn["running_var"], training, bn["momentum"],
-                                              bn["eps"])
+        """``native_batch_norm`` (what ``nn.BatchNorm1d`` calls) on each member's rows."""
+        outs, caches = [], []
+        for k in range(self.K):
+            out, mean, invstd = native_batch_norm(pre[k], bn["weight"][k, 0], bn["bias"][k, 0], bn["running_mean"][k],
+                                                  bn["running_var"][k], training, bn["momentum"], bn["eps"])
+            outs.append(out)
+            caches.append((pre[k], mean, invstd))
         if training:
             bn["steps"] += 1
-        out = out[None] if K == 1 else out.view(rows, K, width).transpose(0, 1)
-        return out, (flat, mean, invstd)
+        return (outs[0][None] if self.K == 1 else torch.stack(outs)), caches
 
     def backward(self, part: str, grad: torch.Tensor, saved: list, input_grad: bool = True,
                  out: torch.Tensor | None = None) -> torch.Tensor | None:
@@ -265,22 +295,21 @@ class StackedNetwork:
                 grad = silu_backward(grad, pre)
             if layer.bn is not None:
                 grad = self._batch_norm_backward(layer.bn, grad, bn_saved)
-            torch.bmm(grad.transpose(1, 2), x, out=layer.grad_weight)
-            torch.sum(grad, 1, keepdim=True, out=layer.grad_bias)
+            layer.backward_weight(grad, x)
             if i > 0 or input_grad:
-                grad = torch.bmm(grad, layer.weight, out=out if i == 0 else None)
+                grad = layer.backward_input(grad, out if i == 0 else None)
         return grad if input_grad else None
 
-    def _batch_norm_backward(self, bn: dict, grad: torch.Tensor, bn_saved) -> torch.Tensor:
-        flat, mean, invstd = bn_saved
-        K, rows, width = grad.shape
-        grad_flat = grad[0] if K == 1 else grad.transpose(0, 1).reshape(rows, K * width)
-        grad_in, grad_weight, grad_bias = native_batch_norm_backward(
-            grad_flat, flat, bn["weight"].reshape(-1), bn["running_mean"], bn["running_var"], mean, invstd, True,
-            bn["eps"], [True, True, True])
-        bn["grad_weight"].copy_(grad_weight.view(K, 1, width))
-        bn["grad_bias"].copy_(grad_bias.view(K, 1, width))
-        return grad_in[None] if K == 1 else grad_in.view(rows, K, width).transpose(0, 1)
+    def _batch_norm_backward(self, bn: dict, grad: torch.Tensor, caches) -> torch.Tensor:
+        grads = []
+        for k, (x, mean, invstd) in enumerate(caches):
+            grad_in, grad_weight, grad_bias = native_batch_norm_backward(
+                grad[k], x, bn["weight"][k, 0], bn["running_mean"][k], bn["running_var"][k], mean, invstd, True,
+                bn["eps"], [True, True, True])
+            bn["grad_weight"][k, 0].copy_(grad_weight)
+            bn["grad_bias"][k, 0].copy_(grad_bias)
+            grads.append(grad_in)
+        return grads[0][None] if self.K == 1 else torch.stack(grads)
 
     def dropout_layers(self, part: str = "trunk") -> list[Layer]:
         return [layer for layer in self.layers[part] if layer.dropout > 0]
@@ -318,56 +347,52 @@ def dropout_multiplier(keep: torch.Tensor, drop: float, alpha: bool) -> torch.Te
 
 
 class FusedOptimizer:
-    """``torch.optim`` Adam / SGD / RMSprop (their defaults, no momentum) on one flat buffer.
+    """``torch.optim`` Adam / SGD / RMSprop (their defaults, no momentum) on a stacked network.
 
-    ``lr`` and ``weight_decay`` are one number, or one per member (then a ``(K, 1)`` tensor
-    scales each member's slice of the flat buffer, which is laid out member by member only
-    inside each parameter, so per-member values go through a per-element scale vector).
+    Each member's parameters are one row of the flat buffer, updated by the operations
+    ``torch.optim``'s single-tensor code applies to each parameter (element-wise, so one row at a
+    time gives every element the same arithmetic as a network trained alone); ``lr`` and
+    ``weight_decay`` hold one value per member.
     """
 
-    def __init__(self, name: str, flat: torch.Tensor, flat_grad: torch.Tensor, lr, weight_decay):
+    def __init__(self, name: str, rows: torch.Tensor, grad_rows: torch.Tensor, lr: Sequence[float],
+                 weight_decay: Sequence[float]):
         self.name = name.lower()
         if self.name not in FUSED_OPTIMIZERS:
             raise ValueError(f"the fused path supports optimisers {FUSED_OPTIMIZERS}, got {name!r}")
-        self.flat, self.grad, self.lr, self.weight_decay = flat, flat_grad, lr, weight_decay
+        self.rows, self.grad_rows = rows, grad_rows
+        self.lr, self.weight_decay = [float(v) for v in lr], [float(v) for v in weight_decay]
         self.step_count = 0
         if self.name == "adam":
-            self.exp_avg, self.exp_avg_sq = torch.zeros_like(flat), torch.zeros_like(flat)
+            self.exp_avg, self.exp_avg_sq = torch.zeros_like(rows), torch.zeros_like(rows)
         elif self.name == "rmsprop":
-            self.square_avg = torch.zeros_like(flat)
+            self.square_avg = torch.zeros_like(rows)
 
     def step(self) -> None:
         self.step_count += 1
-        grad, param, lr, wd = self.grad, self.flat, self.lr, self.weight_decay
-        if isinstance(wd, torch.Tensor):
-            grad = grad.addcmul(param, wd)
-        elif wd != 0:
-            grad = grad.add(param, alpha=wd)
+        for k in range(self.rows.shape[0]):
+            self._step(k, self.rows[k], self.grad_rows[k], self.lr[k], self.weight_decay[k])
+
+    def _step(self, k: int, param: torch.Tensor, grad: torch.Tensor, lr: float, weight_decay: float) -> None:
+        if weight_decay != 0:
+            grad = grad.add(param, alpha=weight_decay)
         if self.name == "sgd":
-            if isinstance(lr, torch.Tensor):
-                param.sub_(grad * lr)
-            else:
-                param.add_(grad, alpha=-lr)
+            param.add_(grad, alpha=-lr)
         elif self.name == "rmsprop":
             alpha, eps = 0.99, 1e-8
-            self.square_avg.mul_(alpha).addcmul_(grad, grad, value=1 - alpha)
-            avg = self.square_avg.sqrt().add_(eps)
-            if isinstance(lr, torch.Tensor):
-                param.sub_(grad.div(avg).mul_(lr))
-            else:
-                param.addcdiv_(grad, avg, value=-lr)
+            square_avg = self.square_avg[k]
+            square_avg.mul_(alpha).addcmul_(grad, grad, value=1 - alpha)
+            param.addcdiv_(grad, square_avg.sqrt().add_(eps), value=-lr)
         else:
             beta1, beta2, eps = 0.9, 0.999, 1e-8
-            self.exp_avg.lerp_(grad, 1 - beta1)
-            self.exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+            exp_avg, exp_avg_sq = self.exp_avg[k], self.exp_avg_sq[k]
+            exp_avg.lerp_(grad, 1 - beta1)
+            exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
             step = float(self.step_count)
             bias_correction1 = 1 - beta1 ** step
             bias_correction2_sqrt = (1 - beta2 ** step) ** 0.5
-            denom = (self.exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(eps)
-            if isinstance(lr, torch.Tensor):
-                param.sub_(self.exp_avg.div(denom).mul_(lr / bias_correction1))
-            else:
-                param.addcdiv_(self.exp_avg, denom, value=-(lr / bias_correction1))
+            denom = (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(eps)
+            param.addcdiv_(exp_avg, denom, value=-(lr / bias_correction1))
 
 
 @dataclass
@@ -382,26 +407,11 @@ class DomainBatches:
 
 
 def _member_scalar(values: Sequence[float]) -> float | torch.Tensor:
-    """One number if all members share it, else a ``(K, 1, 1)`` tensor."""
+    """One number if all members share it, else a ``(K, 1, 1)`` tensor (for exact products only)."""
     values = [float(v) for v in values]
     if len(set(values)) == 1:
         return values[0]
     return torch.tensor(values, dtype=torch.float32).view(-1, 1, 1)
-
-
-def _per_element(net: StackedNetwork, values: Sequence[float]) -> float | torch.Tensor:
-    """A per-member number as a scale over the flat buffer (each parameter is laid out ``(K, ...)``)."""
-    values = [float(v) for v in values]
-    if len(set(values)) == 1:
-        return values[0]
-    member = torch.tensor(values, dtype=torch.float32)
-    pieces = []
-    for layers in net.layers.values():
-        for layer in layers:
-            tensors = [layer.weight, layer.bias] + ([layer.bn["weight"], layer.bn["bias"]] if layer.bn else [])
-            for tensor in tensors:
-                pieces.append(member[:, None].expand(net.K, tensor[0].numel()).reshape(-1))
-    return torch.cat(pieces)
 
 
 class _Epoch:
@@ -571,7 +581,7 @@ def train_members(net: StackedNetwork, X: torch.Tensor, y: torch.Tensor, labelle
         raise ValueError(f"{K} members need {K} generators, learning rates and weight decays")
     if len(labelled) == 0:
         raise ValueError("no labelled row to train on")
-    opt = FusedOptimizer(optimizer, net.flat, net.flat_grad, _per_element(net, lr), _per_element(net, weight_decay))
+    opt = FusedOptimizer(optimizer, net.rows, net.grad_rows, lr, weight_decay)
     dropout_layers = net.dropout_layers()
     batch_size = int(batch_size)
     total_steps = max(1, math.ceil(len(labelled) / batch_size)) * max_epochs
