@@ -264,7 +264,7 @@ class DANNClassifier(DomainAdversarialClassifier, MemberNetworkClassifier):
             epochs, histories = self._train_each(members, dropout_generators, lambda k, module: self._fit_autograd(
                 module, Xt, yt, labelled, weights, source_idx, target_idx, half, validation, order_generators[k],
                 callback))
-        self._finish(members, epochs, histories)
+        self._finish(members, epochs, histories, engine)
         # Every epoch passes once over the labelled rows and draws `half` target rows per step.
         labelled_targets = int(is_target[labelled].sum())
         steps_per_epoch = max(1, math.ceil(len(labelled) / self.batch_size))

@@ -83,7 +83,7 @@ class FCNNClassifier(MemberNetworkClassifier):
         else:
             epochs, histories = self._train_each(members, dropout_generators, lambda k, module: self._fit_autograd(
                 module, Xt, yt, weights, validation, order_generators[k], callback))
-        self._finish(members, epochs, histories)
+        self._finish(members, epochs, histories, engine)
         return self
 
     def _fit_autograd(self, module, Xt, yt, weights, validation, generator, callback) -> int:

@@ -75,7 +75,8 @@ class MemberNetworkClassifier(TorchClassifier):
             histories.append(self.history_)
         return epochs, histories
 
-    def _finish(self, members: list[nn.Module], epochs: Sequence[int], histories: Sequence[list[float]]) -> None:
+    def _finish(self, members: list[nn.Module], epochs: Sequence[int], histories: Sequence[list[float]],
+                engine: str) -> None:
         for module in members:
             module.eval()
         self.members_ = members
@@ -83,6 +84,7 @@ class MemberNetworkClassifier(TorchClassifier):
         self.n_epochs_ = int(epochs[0])
         self.member_epochs_ = [int(e) for e in epochs]
         self.history_ = list(histories[0])
+        self.engine_ = engine
 
     @property
     def fitted_members(self) -> list[nn.Module]:
