@@ -370,22 +370,26 @@ class FusedOptimizer:
 
     def step(self) -> None:
         self.step_count += 1
+        if len(self.lr) == 1:
+            self._step(None, self.rows, self.grad_rows, self.lr[0], self.weight_decay[0])
+            return
         for k in range(self.rows.shape[0]):
             self._step(k, self.rows[k], self.grad_rows[k], self.lr[k], self.weight_decay[k])
 
-    def _step(self, k: int, param: torch.Tensor, grad: torch.Tensor, lr: float, weight_decay: float) -> None:
+    def _step(self, k: int | None, param: torch.Tensor, grad: torch.Tensor, lr: float, weight_decay: float) -> None:
+        """One member's row (``k``; ``None``: the only member, its ``(1, P)`` buffer)."""
         if weight_decay != 0:
             grad = grad.add(param, alpha=weight_decay)
         if self.name == "sgd":
             param.add_(grad, alpha=-lr)
         elif self.name == "rmsprop":
             alpha, eps = 0.99, 1e-8
-            square_avg = self.square_avg[k]
+            square_avg = self.square_avg if k is None else self.square_avg[k]
             square_avg.mul_(alpha).addcmul_(grad, grad, value=1 - alpha)
             param.addcdiv_(grad, square_avg.sqrt().add_(eps), value=-lr)
         else:
             beta1, beta2, eps = 0.9, 0.999, 1e-8
-            exp_avg, exp_avg_sq = self.exp_avg[k], self.exp_avg_sq[k]
+            exp_avg, exp_avg_sq = (self.exp_avg, self.exp_avg_sq) if k is None else (self.exp_avg[k], self.exp_avg_sq[k])
             exp_avg.lerp_(grad, 1 - beta1)
             exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
             step = float(self.step_count)
@@ -520,7 +524,8 @@ class _DropoutStream:
     third of a DANN fit's time on one core) overlap the training of the previous epoch.
     """
 
-    def __init__(self, generators: Sequence[torch.Generator], dropout_layers: list[Layer], count: int):
+    def __init__(self, generators: Sequence[torch.Generator], dropout_layers: list[Layer], count: int,
+                 threaded: bool):
         self.generators, self.count = list(generators), count
         drops = {layer.dropout for layer in dropout_layers}
         if len(drops) != 1:
@@ -530,9 +535,7 @@ class _DropoutStream:
         self.plain = not any(layer.activation == "selu" for layer in dropout_layers)
         # the generators' states before any draw and after each epoch's draws
         self.states: list[list[torch.Tensor]] = [[g.get_state() for g in self.generators]]
-        # a second thread only when the caller grants torch more than one (e.g. not inside a
-        # one-thread worker process sharing the cores with others)
-        self._pool = ThreadPoolExecutor(max_workers=1) if torch.get_num_threads() > 1 else _Inline()
+        self._pool = ThreadPoolExecutor(max_workers=1) if threaded else _Inline()
         self._next = self._pool.submit(self._draw)
 
     def _draw(self) -> torch.Tensor:
@@ -552,13 +555,7 @@ class _DropoutStream:
         return self.states[epochs_used]
 
 
-def train_members(net: StackedNetwork, X: torch.Tensor, y: torch.Tensor, labelled: torch.Tensor, *,
-                  batch_size: int, max_epochs: int, optimizer: str, lr: Sequence[float],
-                  weight_decay: Sequence[float], order_generators: Sequence[torch.Generator],
-                  dropout_generators: Sequence[torch.Generator], row_weights: torch.Tensor | None = None,
-                  domain: DomainBatches | None = None,
-                  validation: tuple[torch.Tensor, torch.Tensor] | None = None, patience: int | None = None,
-                  callback: Callable[[int, float], None] | None = None) -> dict:
+def train_members(net: StackedNetwork, X: torch.Tensor, y: torch.Tensor, labelled: torch.Tensor, **kwargs) -> dict:
     """Train the ``K`` members of ``net`` as :class:`~neurotype.models.fcnn.FCNNClassifier`
     (``domain=None``) or :class:`~neurotype.models.dann.DANNClassifier` train one network.
 
@@ -569,6 +566,10 @@ def train_members(net: StackedNetwork, X: torch.Tensor, y: torch.Tensor, labelle
     are kept and it no longer counts, training ends when every member has stopped. ``callback``
     (one member only) receives ``(epoch, -validation loss)`` every 10 epochs.
 
+    A step's products are far too small to share between threads (on a busy machine two threads
+    made a fit several times slower), so the steps run on one torch thread; when the caller
+    grants torch more than one, a second thread draws the next epoch's dropout meanwhile.
+
     Returns
     -------
     dict
@@ -576,6 +577,21 @@ def train_members(net: StackedNetwork, X: torch.Tensor, y: torch.Tensor, labelle
         ``final`` (per member, the state to keep: the best validation epoch's, or the one it
         stopped with; ``None``: the current weights).
     """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _train_members(net, X, y, labelled, threaded=threads > 1, **kwargs)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train_members(net: StackedNetwork, X: torch.Tensor, y: torch.Tensor, labelled: torch.Tensor, *, threaded: bool,
+                  batch_size: int, max_epochs: int, optimizer: str, lr: Sequence[float],
+                  weight_decay: Sequence[float], order_generators: Sequence[torch.Generator],
+                  dropout_generators: Sequence[torch.Generator], row_weights: torch.Tensor | None = None,
+                  domain: DomainBatches | None = None,
+                  validation: tuple[torch.Tensor, torch.Tensor] | None = None, patience: int | None = None,
+                  callback: Callable[[int, float], None] | None = None) -> dict:
     K = net.K
     if not (len(order_generators) == len(dropout_generators) == len(lr) == len(weight_decay) == K):
         raise ValueError(f"{K} members need {K} generators, learning rates and weight decays")
@@ -595,7 +611,7 @@ def train_members(net: StackedNetwork, X: torch.Tensor, y: torch.Tensor, labelle
     if dropout_layers:
         per_epoch = (len(labelled) + max(1, math.ceil(len(labelled) / batch_size)) * 2 * half) \
             * sum(layer.weight.shape[1] for layer in dropout_layers)
-        stream = _DropoutStream(dropout_generators, dropout_layers, per_epoch)
+        stream = _DropoutStream(dropout_generators, dropout_layers, per_epoch, threaded)
     best = [None] * K
     best_loss = [math.inf] * K
     best_epoch = [-1] * K

@@ -59,6 +59,12 @@ _NETWORK_DEFAULTS = {"architecture": "64-32-16", "activation": "relu", "weight_d
                      "class_weight": None}
 
 
+#: Seed ensembles and the training engine of the FCNN and the DANN (not tuned; pass them as fixed
+#: parameters, e.g. ``{"n_members": 5}``): ``engine`` "auto" trains on the fused path whenever it
+#: applies, which gives the autograd path's numbers (see neurotype.models.fused).
+_MEMBER_DEFAULTS = {"n_members": 1, "engine": "auto"}
+
+
 def _network_kwargs(params: Mapping[str, Any]) -> dict[str, Any]:
     kwargs = {k: v for k, v in params.items() if k != "architecture"}
     kwargs["hidden"] = parse_architecture(params["architecture"])
@@ -70,7 +76,7 @@ def _network_kwargs(params: Mapping[str, Any]) -> dict[str, Any]:
 FCNN = ModelSpec(
     name="fcnn",
     build=lambda params, seed: FCNNClassifier(**_network_kwargs(params), seed=seed),
-    defaults={**_NETWORK_DEFAULTS, "species_flag": False},
+    defaults={**_NETWORK_DEFAULTS, "species_flag": False, **_MEMBER_DEFAULTS},
     search_space=_paper_space, uses_validation=True,
     description="the paper's fully connected network (species_flag=True adds the organism feature)")
 
@@ -91,7 +97,7 @@ def _build_dann(params: Mapping[str, Any], seed: int) -> DANNClassifier:
 DANN_SPEC = ModelSpec(
     name="dann", build=_build_dann,
     defaults={**_NETWORK_DEFAULTS, "max_epochs": 200, "mode": "semi", "lambda_": "schedule", "lambda_max": 1.0,
-              "source": "mouse", "target": "human"},
+              "source": "mouse", "target": "human", **_MEMBER_DEFAULTS},
     search_space=_dann_space, uses_validation=True,
     description="domain-adversarial network, mouse = source, human = target (mode semi or unsupervised)")
 
@@ -153,7 +159,8 @@ def _build_gated_dann(params: Mapping[str, Any], seed: int) -> GatedDANNClassifi
 
 GATED_DANN_SPEC = ModelSpec(
     name="gated_dann", build=_build_gated_dann,
-    defaults={**DANN_SPEC.defaults, "lambda1": LSPIN_PAPER_PRESET["lambda1"], "sigma": LSPIN_PAPER_PRESET["sigma"],
+    defaults={**{k: v for k, v in DANN_SPEC.defaults.items() if k not in _MEMBER_DEFAULTS},
+              "lambda1": LSPIN_PAPER_PRESET["lambda1"], "sigma": LSPIN_PAPER_PRESET["sigma"],
               "gate_architecture": "50-50-50"},
     search_space=_gated_dann_space, uses_validation=True,
     description="LSPIN's gating network in front of the DANN (mouse = source, human = target)")
@@ -204,7 +211,8 @@ def _paper_network_space(trial: "optuna.Trial") -> dict[str, Any]:
 #: epoch count of its lists, relu, Adam at its usual 1e-3, dropout 0.1, the smallest weight decay.
 _PAPER_NETWORK_DEFAULTS = {"architecture": PAPER_ARCHITECTURES[0], "activation": "relu", "weight_decay": 1e-4,
                            "lr": 1e-3, "dropout": 0.1, "batch_size": 64, "max_epochs": 500, "optimizer": "adam",
-                           "patience": None, "class_weight": None, "batch_norm": "after", "init": "glorot_uniform"}
+                           "patience": None, "class_weight": None, "batch_norm": "after", "init": "glorot_uniform",
+                           **_MEMBER_DEFAULTS}
 
 FCNN_PAPER = ModelSpec(
     name="fcnn_paper",
