@@ -37,6 +37,8 @@ _FUSED_ACTIVATIONS = ("tanh", "relu")
 tanh_backward = torch.ops.aten.tanh_backward
 threshold_backward = torch.ops.aten.threshold_backward
 hardtanh_backward = torch.ops.aten.hardtanh_backward
+native_batch_norm = torch.ops.aten.native_batch_norm
+native_batch_norm_backward = torch.ops.aten.native_batch_norm_backward
 
 
 def expected_open_gates(mu: torch.Tensor, sigma: float) -> torch.Tensor:
@@ -227,6 +229,14 @@ def train_full_batch_sgd(modules: Sequence[LSPIN], X: torch.Tensor, y: torch.Ten
         """Training-mode batch normalisation of ``a`` over each member's ``n`` real rows (all its
         blocks), updating the running statistics as ``nn.BatchNorm1d`` does."""
         layer = norms[0][i]
+        if C == 1:  # each member's rows in one block: ATen's kernel (what nn.BatchNorm1d calls)
+            outs, caches = [], []
+            for k in range(K):
+                out, mean, invstd = native_batch_norm(a[k], bn_w[i][k, 0], bn_b[i][k, 0], bn_mean[i][k, 0],
+                                                      bn_var[i][k, 0], True, layer.momentum, layer.eps)
+                outs.append(out)
+                caches.append((a[k], mean, invstd))
+            return (outs[0][None] if K == 1 else torch.stack(outs)), ("native", caches)
         if real_row is not None:
             a = a * real_row
         mean = member_sum(a.sum(1, keepdim=True)).div_(n)
@@ -242,6 +252,17 @@ def train_full_batch_sgd(modules: Sequence[LSPIN], X: torch.Tensor, y: torch.Ten
         return torch.addcmul(per_block(bn_b[i]), xhat, per_block(bn_w[i])), (xhat, invstd)
 
     def batch_norm_backward(i: int, grad: torch.Tensor, cache: tuple) -> torch.Tensor:
+        if cache[0] == "native":
+            grads, gws, gbs = [], [], []
+            for k, (x, mean, invstd) in enumerate(cache[1]):
+                g, gw, gb = native_batch_norm_backward(grad[k], x, bn_w[i][k, 0], bn_mean[i][k, 0], bn_var[i][k, 0],
+                                                       mean, invstd, True, norms[0][i].eps, [True, True, True])
+                grads.append(g)
+                gws.append(gw)
+                gbs.append(gb)
+            bn_gw[i] = torch.stack(gws)[:, None]
+            bn_gb[i] = torch.stack(gbs)[:, None]
+            return grads[0][None] if K == 1 else torch.stack(grads)
         xhat, invstd = cache
         bn_gw[i] = member_sum((grad * xhat).sum(1, keepdim=True))
         bn_gb[i] = member_sum(grad.sum(1, keepdim=True))
