@@ -2,27 +2,30 @@
 
 The autograd path of :class:`~neurotype.models.fcnn.FCNNClassifier` and
 :class:`~neurotype.models.dann.DANNClassifier` spends almost all its time on per-step overhead:
-their matrices are tiny (64 rows by 64 units), and one Adam step of autograd, ``nn.Module`` calls
-and the optimiser object costs far more than its arithmetic. This module trains the same networks
-with the forward pass, the backward pass and the optimiser step written out:
+their matrices are tiny (128 rows by 64 units), and one Adam step of autograd, ``nn.Module``
+calls and the optimiser object costs far more than its arithmetic. This module trains the same
+networks with the forward pass, the backward pass and the optimiser step written out:
 
 * the ``K`` members (a seed ensemble, or several trials of one architecture) are stacked, every
   layer a batched matrix product (``torch.baddbmm``) over members;
-* every parameter and gradient is a view into one flat buffer, so an optimiser step is eight
-  element-wise operations whatever the number of layers;
+* each member's parameters and gradients are one row of a flat buffer, so an optimiser step is
+  eight element-wise operations per member whatever the number of layers;
 * the backward pass calls the same ATen kernels autograd calls (``threshold_backward``,
   ``elu_backward``, ``silu_backward``, ``_log_softmax_backward_data``,
   ``native_batch_norm_backward``), and the optimisers repeat ``torch.optim``'s single-tensor
   arithmetic operation by operation;
 * dropout masks are drawn exactly as ``torch.nn.Dropout`` draws them (``bernoulli_`` on the
   default CPU generator: one 64-bit Mersenne-Twister draw per unit, kept when the 53-bit uniform
-  is below the keep probability), for all layers of a step in one call;
+  is below the keep probability), a whole epoch in one call, one epoch ahead on a second thread
+  when torch may use two;
 * mini-batch orders and domain batches come from the same ``randperm``/``randint`` calls on the
   same generator, the domain batches of a whole epoch drawn in one call (``randint`` over the
   least common multiple of the two ranges, reduced modulo each: the same numbers).
 
-So one member trained here follows the autograd path's trajectory: tests compare the two (and
-batched members with separate fits) on weights and predictions.
+So a network trained here is the autograd path's network bit for bit, and a member of a stacked
+ensemble is the network its seed gives alone (products with a dimension of 1 and batch
+normalisation go member by member, where MKL's batched kernels would round differently); tests
+compare weights, predictions and epochs run.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from neurotype.models.base import ACTIVATIONS, Tanh
+from neurotype.models.base import Tanh
 
 __all__ = ["FUSED_ACTIVATIONS", "FUSED_OPTIMIZERS", "fusable", "Layer", "StackedNetwork", "dropout_draws",
            "keep_mask", "dropout_multiplier", "FusedOptimizer", "DomainBatches", "train_members"]
