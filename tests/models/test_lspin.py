@@ -48,7 +48,10 @@ def test_raising_lambda1_closes_gates(local):
 
 
 @pytest.mark.parametrize("overrides", [{}, {"class_weight": "balanced", "weight_decay": 1e-3},
-                                       {"lambda2": 0.5, "lambda1": 0.3, "sigma": 0.3}, {"activation": "relu"}])
+                                       {"lambda2": 0.5, "lambda1": 0.3, "sigma": 0.3}, {"activation": "relu"},
+                                       {"batch_norm": True, "init": "truncated_normal"},
+                                       {"batch_norm": True, "lambda2": 0.5, "class_weight": "balanced",
+                                        "weight_decay": 1e-3}])
 def test_fused_training_equals_autograd(local, overrides):
     X, y, _ = local
     fused = LSPINClassifier(epochs=60, lr=0.2, engine="fused", seed=4, **overrides).fit(X, y)
@@ -63,15 +66,18 @@ def test_fused_training_equals_autograd(local, overrides):
     assert not np.allclose(fused.predict_proba(X), other.predict_proba(X), atol=1e-3)
 
 
-def test_batched_members_equal_separate_fits(local):
+@pytest.mark.parametrize("overrides", [{}, {"batch_norm": True, "init": "truncated_normal"}])
+def test_batched_members_equal_separate_fits(local, overrides):
     X, y, _ = local
-    ensemble = LSPINClassifier(epochs=40, lr=0.2, n_members=3, seed=2).fit(X, y)
+    ensemble = LSPINClassifier(epochs=40, lr=0.2, n_members=3, seed=2, **overrides).fit(X, y)
     gates = ensemble.member_gates(X)
     assert gates.shape == (3, len(X), X.shape[1])
     for m in range(3):
-        alone = LSPINClassifier(epochs=40, lr=0.2, seed=member_seed(2, m)).fit(X, y)
+        alone = LSPINClassifier(epochs=40, lr=0.2, seed=member_seed(2, m), **overrides).fit(X, y)
         assert np.allclose(gates[m], alone.gates(X), atol=1e-5)
-    singles = [LSPINClassifier(epochs=40, lr=0.2, seed=member_seed(2, m)).fit(X, y).predict_proba(X)
+        for a, b in zip(ensemble.members_[m].state_dict().values(), alone.module_.state_dict().values()):
+            assert torch.allclose(a.float(), b.float(), atol=1e-5)
+    singles = [LSPINClassifier(epochs=40, lr=0.2, seed=member_seed(2, m), **overrides).fit(X, y).predict_proba(X)
                for m in range(3)]
     assert np.allclose(ensemble.predict_proba(X), np.mean(singles, axis=0), atol=1e-5)
     assert np.allclose(ensemble.gates(X), gates.mean(0))
@@ -79,10 +85,11 @@ def test_batched_members_equal_separate_fits(local):
 
 @pytest.mark.parametrize("row_chunks", [2, 3])
 @pytest.mark.parametrize("overrides", [{}, {"lambda2": 0.5, "lambda1": 0.3, "class_weight": "balanced"}])
-def test_row_blocks_change_only_rounding(local, row_chunks, overrides):
+@pytest.mark.parametrize("batch_norm", [False, True])
+def test_row_blocks_change_only_rounding(local, row_chunks, overrides, batch_norm):
     X, y, _ = local
     X, y = X[:301], y[:301]  # 301 rows: 3 blocks need padding rows, which must not count
-    make = lambda: [LSPIN(X.shape[1], 2) for _ in range(2)]  # noqa: E731
+    make = lambda: [LSPIN(X.shape[1], 2, batch_norm=batch_norm) for _ in range(2)]  # noqa: E731
     fits = []
     for chunks in (1, row_chunks):
         torch.manual_seed(0)
@@ -95,8 +102,8 @@ def test_row_blocks_change_only_rounding(local, row_chunks, overrides):
                              generators=[torch.Generator().manual_seed(k) for k in range(2)], row_chunks=chunks)
         fits.append(modules)
     for one, blocked in zip(*fits):
-        for a, b in zip(one.parameters(), blocked.parameters()):
-            assert torch.allclose(a, b, atol=1e-5), (a - b).abs().max()
+        for a, b in zip(one.state_dict().values(), blocked.state_dict().values()):
+            assert torch.allclose(a.float(), b.float(), atol=1e-5), (a - b).abs().max()
     with pytest.raises(ValueError, match="row_chunks must be between 1 and the number of rows"):
         train_full_batch_sgd(make(), Xt, yt, epochs=1, lr=0.1, lambda1=0.1, row_chunks=0,
                              generators=[torch.Generator(), torch.Generator()])

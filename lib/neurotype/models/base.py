@@ -24,7 +24,8 @@ from torch import nn
 
 from neurotype.data.preprocessing import make_preprocessor, organism_column
 
-__all__ = ["ACTIVATIONS", "Tanh", "mlp", "OPTIMIZERS", "make_optimizer", "TorchClassifier", "EarlyStopping"]
+__all__ = ["ACTIVATIONS", "Tanh", "layer_activations", "BATCH_NORM", "mlp", "INITIALISATIONS", "initialise",
+           "member_seed", "OPTIMIZERS", "make_optimizer", "TorchClassifier", "EarlyStopping"]
 
 
 class Tanh(nn.Module):
@@ -38,23 +39,90 @@ class Tanh(nn.Module):
 ACTIVATIONS = {"relu": nn.ReLU, "selu": nn.SELU, "swish": nn.SiLU, "tanh": Tanh}
 
 
-def mlp(n_in: int, hidden: Sequence[int], n_out: int | None, activation: str = "relu",
-        dropout: float = 0.0, final_activation: bool = False) -> nn.Sequential:
-    """Fully connected layers ``n_in → hidden… → n_out`` (``n_out=None``: stop after the hidden layers)."""
-    if activation not in ACTIVATIONS:
-        raise ValueError(f"unknown activation {activation!r}; choose one of {sorted(ACTIVATIONS)}")
+def layer_activations(activation: str | Sequence[str], n_layers: int) -> tuple[str, ...]:
+    """One activation name per hidden layer: ``"relu"`` for all of them, or one per layer
+    (a sequence, or names joined by ``-`` such as ``"relu-selu-swish"``)."""
+    names = tuple(activation.split("-")) if isinstance(activation, str) else tuple(activation)
+    if len(names) == 1:
+        names = names * n_layers
+    if len(names) != n_layers:
+        raise ValueError(f"{len(names)} activations {activation!r} for {n_layers} hidden layers")
+    for name in names:
+        if name not in ACTIVATIONS:
+            raise ValueError(f"unknown activation {name!r}; choose one of {sorted(ACTIVATIONS)}")
+    return names
+
+
+#: Batch normalisation as TensorFlow/Keras define it by default (moving averages with momentum
+#: 0.99, epsilon 1e-3), the layers the papers' reference code used; PyTorch's momentum counts the
+#: other way round (new = (1 - m) old + m batch), so Keras's 0.99 is 0.01 here.
+BATCH_NORM = {"eps": 1e-3, "momentum": 0.01}
+
+
+def mlp(n_in: int, hidden: Sequence[int], n_out: int | None, activation: str | Sequence[str] = "relu",
+        dropout: float = 0.0, final_activation: bool = False, batch_norm: str | None = None) -> nn.Sequential:
+    """Fully connected layers ``n_in → hidden… → n_out`` (``n_out=None``: stop after the hidden layers).
+
+    Each hidden layer is ``Linear → activation → dropout`` (alpha dropout after SELU).
+    ``activation`` is one name or one per hidden layer (:func:`layer_activations`).
+    ``batch_norm``: ``None`` (none), ``"before"`` (a batch normalisation on the input of every
+    hidden layer: ``BN → Linear → activation``, as LSPIN's reference code does) or ``"after"``
+    (``Linear → BN → activation``, the usual Keras block). Batch normalisation adds no random
+    draws, so the default initialisation is unchanged.
+    """
+    if batch_norm not in (None, "before", "after"):
+        raise ValueError(f"batch_norm must be None, 'before' or 'after', got {batch_norm!r}")
+    activations = layer_activations(activation, len(hidden))
+    if final_activation and len(set(activations)) > 1:
+        raise ValueError("final_activation needs a single activation")
     layers: list[nn.Module] = []
     width = n_in
-    for size in hidden:
-        layers += [nn.Linear(width, size), ACTIVATIONS[activation]()]
+    for size, name in zip(hidden, activations):
+        if batch_norm == "before":
+            layers.append(nn.BatchNorm1d(width, **BATCH_NORM))
+        layers.append(nn.Linear(width, size))
+        if batch_norm == "after":
+            layers.append(nn.BatchNorm1d(size, **BATCH_NORM))
+        layers.append(ACTIVATIONS[name]())
         if dropout > 0:
-            layers.append(nn.AlphaDropout(dropout) if activation == "selu" else nn.Dropout(dropout))
+            layers.append(nn.AlphaDropout(dropout) if name == "selu" else nn.Dropout(dropout))
         width = size
     if n_out is not None:
         layers.append(nn.Linear(width, n_out))
         if final_activation:
-            layers.append(ACTIVATIONS[activation]())
+            layers.append(ACTIVATIONS[activations[0] if activations else layer_activations(activation, 1)[0]]())
     return nn.Sequential(*layers)
+
+
+#: Weight initialisations: PyTorch's own (``"torch"``, the default: nothing is redrawn);
+#: ``"truncated_normal"``, TensorFlow's ``truncated_normal_initializer(stddev=0.1)`` that LSPIN's
+#: reference code uses for both networks (normal draws beyond two standard deviations are redrawn;
+#: zero biases); ``"glorot_uniform"``, Keras's default for ``Dense`` layers (zero biases).
+INITIALISATIONS = ("torch", "truncated_normal", "glorot_uniform")
+TRUNCATED_NORMAL_STD = 0.1
+
+
+def initialise(module: nn.Module, scheme: str = "torch") -> nn.Module:
+    """Redraw the weights of every ``nn.Linear`` in ``module`` with ``scheme`` (in module order)."""
+    if scheme not in INITIALISATIONS:
+        raise ValueError(f"init must be one of {INITIALISATIONS}, got {scheme!r}")
+    if scheme == "torch":
+        return module
+    with torch.no_grad():
+        for layer in module.modules():
+            if isinstance(layer, nn.Linear):
+                if scheme == "truncated_normal":
+                    std = TRUNCATED_NORMAL_STD
+                    nn.init.trunc_normal_(layer.weight, mean=0.0, std=std, a=-2 * std, b=2 * std)
+                else:
+                    nn.init.xavier_uniform_(layer.weight)
+                nn.init.zeros_(layer.bias)
+    return module
+
+
+def member_seed(seed: int, member: int) -> int:
+    """Seed of ensemble member ``member`` (member 0 keeps ``seed`` itself)."""
+    return int(seed) + 10_007 * int(member)
 
 
 OPTIMIZERS = {"sgd": torch.optim.SGD, "rmsprop": torch.optim.RMSprop, "adam": torch.optim.Adam}
@@ -109,20 +177,21 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
     def predict(self, X, species=None) -> np.ndarray:
         return self.classes_[self.predict_proba(X, species).argmax(axis=1)]
 
-    def _end_of_epoch(self, epoch: int, validation: tuple[torch.Tensor, torch.Tensor], stopper: "EarlyStopping",
-                      callback=None) -> bool:
-        """Score the validation rows, record the loss, report to a pruning callback; ``True`` means stop."""
+    def _end_of_epoch(self, epoch: int, validation: tuple[torch.Tensor, torch.Tensor],
+                      stopper: "EarlyStopping | None", callback=None) -> bool:
+        """Score the validation rows, record the loss, report to a pruning callback; ``True`` means stop
+        (a non-finite loss, or ``patience`` epochs without a better one; ``stopper=None``: no early stopping)."""
         self.module_.eval()
         with torch.no_grad():
             val_loss = float(nn.functional.cross_entropy(self._logits(validation[0]), validation[1]))
         self.history_.append(val_loss)
         if callback is not None and epoch % 10 == 9 and math.isfinite(val_loss):
             callback(epoch, -val_loss)
-        return not math.isfinite(val_loss) or stopper.step(epoch, val_loss, self.module_)
+        return not math.isfinite(val_loss) or (stopper is not None and stopper.step(epoch, val_loss, self.module_))
 
-    def _keep_best(self, stopper: "EarlyStopping", epoch: int) -> None:
+    def _keep_best(self, stopper: "EarlyStopping | None", epoch: int) -> None:
         """Restore the best validation epoch's weights (if any) and record how many epochs ran."""
-        if stopper.state is not None:
+        if stopper is not None and stopper.state is not None:
             self.module_.load_state_dict(stopper.state)
         self.n_epochs_ = epoch + 1
 
@@ -132,6 +201,15 @@ class EarlyStopping:
 
     def __init__(self, patience: int):
         self.patience, self.best, self.best_epoch, self.state = patience, math.inf, -1, None
+
+    @classmethod
+    def from_patience(cls, patience: int | None) -> "EarlyStopping | None":
+        """``None`` (no early stopping: every epoch runs, the last weights stay) or a stopper."""
+        if patience is None:
+            return None
+        if int(patience) < 0:
+            raise ValueError(f"patience must be a non-negative number of epochs or None, got {patience!r}")
+        return cls(int(patience))
 
     def step(self, epoch: int, loss: float, module: nn.Module) -> bool:
         if loss < self.best - 1e-6:

@@ -9,11 +9,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from neurotype.models.base import EarlyStopping, TorchClassifier, make_optimizer, mlp
+from neurotype.models.base import EarlyStopping, TorchClassifier, layer_activations, make_optimizer, mlp
+from neurotype.models.fused import DomainBatches, StackedNetwork, train_members
+from neurotype.models.members import MemberNetworkClassifier
 from neurotype.models.weighting import CLASS_WEIGHTS, row_weights, weighted_cross_entropy
 
 __all__ = ["GradientReversal", "grad_reverse", "ganin_lambda", "DANN", "DomainAdversarialClassifier",
            "DANNClassifier"]
+
+
 
 
 class GradientReversal(torch.autograd.Function):
@@ -40,16 +44,22 @@ def ganin_lambda(progress: float, gamma: float = 10.0) -> float:
 
 
 class DANN(nn.Module):
-    """Feature extractor, label classifier, and a domain classifier behind gradient reversal."""
+    """Feature extractor, label classifier, and a domain classifier behind gradient reversal.
+
+    ``activation`` is one name or one per feature-extractor layer (the domain classifier uses the
+    last one); ``batch_norm="after"`` puts a batch normalisation between each feature layer's
+    product and its activation.
+    """
 
     def __init__(self, n_features: int, n_classes: int, hidden: Sequence[int] = (64, 32, 16),
-                 activation: str = "relu", dropout: float = 0.1, domain_hidden: Sequence[int] = (16,)):
+                 activation: str | Sequence[str] = "relu", dropout: float = 0.1, domain_hidden: Sequence[int] = (16,),
+                 batch_norm: str | None = None):
         super().__init__()
         if len(hidden) < 1:
             raise ValueError("the feature extractor needs at least one hidden layer")
-        self.features = mlp(n_features, hidden, None, activation, dropout)
+        self.features = mlp(n_features, hidden, None, activation, dropout, batch_norm=batch_norm)
         self.label_head = nn.Linear(hidden[-1], n_classes)
-        self.domain_head = mlp(hidden[-1], domain_hidden, 1, activation, 0.0)
+        self.domain_head = mlp(hidden[-1], domain_hidden, 1, layer_activations(activation, len(hidden))[-1], 0.0)
 
     def forward(self, x: torch.Tensor, lambda_: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
         """Label logits and domain logits (the latter through the reversal layer)."""
@@ -106,7 +116,7 @@ class DomainAdversarialClassifier(TorchClassifier):
         return self._tensor(np.asarray(X_val, dtype=float)[keep]), self._encode(np.asarray(y_val)[keep])
 
 
-class DANNClassifier(DomainAdversarialClassifier):
+class DANNClassifier(DomainAdversarialClassifier, MemberNetworkClassifier):
     """Domain-adversarial network with mouse as source and human as target domain.
 
     Every update draws a batch of labelled cells for the label loss and a domain batch of
@@ -127,44 +137,69 @@ class DANNClassifier(DomainAdversarialClassifier):
     lambda_max
         Scale of the schedule.
     hidden, activation, dropout
-        Feature extractor: hidden-layer widths, activation, dropout after each layer.
+        Feature extractor: hidden-layer widths, activation (one name, or one per layer joined
+        by ``-``), dropout after each layer.
     domain_hidden
         Hidden widths of the domain classifier.
     lr, weight_decay, batch_size, max_epochs, optimizer, patience
         Training; ``patience`` epochs without a lower validation loss stop it (only when
-        ``X_val`` is given; otherwise all ``max_epochs`` run).
+        ``X_val`` is given; otherwise all ``max_epochs`` run). ``patience=None``: no early
+        stopping, the last epoch's weights are kept.
     class_weight
         ``None``, ``"balanced"`` or ``"balanced_per_species"``
         (:func:`neurotype.models.weighting.row_weights`), over the labelled rows.
     source, target
         Species names of the two domains (swap them for human → mouse transfer).
+    batch_norm
+        ``None``, or ``"after"``: a batch normalisation between each feature layer's product and
+        its activation (Keras's momentum 0.99 and epsilon 1e-3).
+    init
+        Weight initialisation (:data:`neurotype.models.base.INITIALISATIONS`): ``"torch"``
+        (PyTorch's own), ``"glorot_uniform"`` (Keras's default) or ``"truncated_normal"``.
+    n_members
+        Seed ensemble: ``n_members`` networks seeded ``member_seed(seed, m)``, predictions averaged.
+    engine
+        ``"fused"`` (:mod:`neurotype.models.fused`: the same training written out, every member at
+        once; relu/selu/swish, sgd/rmsprop/adam), ``"autograd"``, or ``"auto"`` (fused whenever it
+        applies).
     seed
         Seeds weights, batches and dropout.
 
     Attributes
     ----------
     target_cells_seen_
-        Target-domain rows drawn into training batches (label and domain batches together).
+        Target-domain rows drawn into training batches (label and domain batches together), summed
+        over members.
     target_labels_used_
-        Target-domain rows that entered the label loss (0 in unsupervised mode).
+        Target-domain rows that entered the label loss (0 in unsupervised mode), summed over members.
     history_
-        Validation loss per epoch.
+        Validation loss per epoch (member 0).
+    n_epochs_, member_epochs_
+        Epochs run by member 0 and by each member.
     """
 
     def __init__(self, mode: str = "semi", lambda_: float | str = "schedule", lambda_max: float = 1.0,
                  hidden: Sequence[int] = (64, 32, 16), activation: str = "relu", dropout: float = 0.1,
                  domain_hidden: Sequence[int] = (16,), lr: float = 1e-3, weight_decay: float = 1e-4,
-                 batch_size: int = 64, max_epochs: int = 200, optimizer: str = "adam", patience: int = 30,
-                 class_weight: str | None = None, source: str = "mouse", target: str = "human", seed: int = 0):
+                 batch_size: int = 64, max_epochs: int = 200, optimizer: str = "adam", patience: int | None = 30,
+                 class_weight: str | None = None, source: str = "mouse", target: str = "human",
+                 batch_norm: str | None = None, init: str = "torch", n_members: int = 1, engine: str = "auto",
+                 seed: int = 0):
         self.mode, self.lambda_, self.lambda_max = mode, lambda_, lambda_max
         self.hidden, self.activation, self.dropout, self.domain_hidden = hidden, activation, dropout, domain_hidden
         self.lr, self.weight_decay, self.batch_size, self.max_epochs = lr, weight_decay, batch_size, max_epochs
         self.optimizer, self.patience, self.class_weight = optimizer, patience, class_weight
-        self.source, self.target, self.seed = source, target, seed
+        self.source, self.target = source, target
+        self.batch_norm, self.init, self.n_members, self.engine, self.seed = batch_norm, init, n_members, engine, seed
 
     def set_pruning_callback(self, callback) -> None:
         """During tuning: ``callback(epoch, -validation loss)`` every 10 epochs (may raise to prune)."""
         self._pruning_callback = callback
+
+    def new_module(self, n_features: int, n_classes: int) -> DANN:
+        """An untrained network of this estimator's architecture (PyTorch's initialisation)."""
+        return DANN(n_features, n_classes, self.hidden, self.activation, self.dropout, self.domain_hidden,
+                    self.batch_norm)
 
     def fit(self, X, y, species=None, X_val=None, y_val=None, species_val=None, label_mask=None):
         """Train on ``X``/``y``; ``species`` names each row's domain (source or target).
@@ -177,6 +212,7 @@ class DANNClassifier(DomainAdversarialClassifier):
             curve). In unsupervised mode target rows are unlabelled whatever the mask says.
         """
         self._check_parameters()
+        engine = self._engine()
         species = self._domains(species)
         is_target_np = species == self.target
         labelled_np = np.ones(len(species), bool) if label_mask is None else np.asarray(label_mask, bool)
@@ -202,25 +238,53 @@ class DANNClassifier(DomainAdversarialClassifier):
         if weights_labelled is not None:
             weights = torch.zeros(len(yt))
             weights[labelled] = weights_labelled
-        self.module_ = DANN(Xt.shape[1], len(self.classes_), self.hidden, self.activation, self.dropout,
-                            self.domain_hidden)
-        optimizer = make_optimizer(self.optimizer, self.module_.parameters(), self.lr, self.weight_decay)
-        domain_loss = nn.BCEWithLogitsLoss()
         validation = self._validation(X_val, y_val, species_val)
-        stopper = EarlyStopping(self.patience)
-        generator = torch.Generator().manual_seed(self.seed)
+        EarlyStopping.from_patience(self.patience)  # checks it
+        half = max(1, self.batch_size // 2)
+        members, dropout_generators, order_generators = self._new_members(
+            lambda: self.new_module(Xt.shape[1], len(self.classes_)))
+        callback = getattr(self, "_pruning_callback", None) if len(members) == 1 else None
+        if engine == "fused":
+            net = StackedNetwork([m.features for m in members], [m.label_head for m in members],
+                                 [m.domain_head for m in members])
+            K = len(members)
+            lambdas = lambda step, total: [self._lambda(step / max(1, total - 1))] * K  # noqa: E731
+            result = train_members(
+                net, Xt, yt, labelled, batch_size=int(self.batch_size), max_epochs=int(self.max_epochs),
+                optimizer=self.optimizer, lr=[self.lr] * K, weight_decay=[self.weight_decay] * K,
+                order_generators=order_generators, dropout_generators=dropout_generators, row_weights=weights,
+                domain=DomainBatches(source_idx, target_idx, half, lambdas), validation=validation,
+                patience=self.patience, callback=callback)
+            for k in range(K):
+                net.write_back(k, result["final"][k])
+            if K == 1:  # leave the default generator where the autograd engine would leave it
+                torch.set_rng_state(dropout_generators[0].get_state())
+            epochs, histories = result["epochs"], result["history"]
+        else:
+            epochs, histories = self._train_each(members, dropout_generators, lambda k, module: self._fit_autograd(
+                module, Xt, yt, labelled, weights, source_idx, target_idx, half, validation, order_generators[k],
+                callback))
+        self._finish(members, epochs, histories, engine)
+        # Every epoch passes once over the labelled rows and draws `half` target rows per step.
+        labelled_targets = int(is_target[labelled].sum())
+        steps_per_epoch = max(1, math.ceil(len(labelled) / self.batch_size))
+        self.target_labels_used_ = sum(labelled_targets * e for e in epochs)
+        self.target_cells_seen_ = self.target_labels_used_ + sum(e * steps_per_epoch * half for e in epochs)
+        return self
+
+    def _fit_autograd(self, module: DANN, Xt, yt, labelled, weights, source_idx, target_idx, half, validation,
+                      generator: torch.Generator, callback) -> int:
+        """The general path: autograd and a ``torch.optim`` optimiser, one member."""
+        optimizer = make_optimizer(self.optimizer, module.parameters(), self.lr, self.weight_decay)
+        domain_loss = nn.BCEWithLogitsLoss()
+        stopper = EarlyStopping.from_patience(self.patience)
         steps_per_epoch = max(1, math.ceil(len(labelled) / self.batch_size))
         total_steps = steps_per_epoch * self.max_epochs
-        half = max(1, self.batch_size // 2)
         domain_target = torch.cat([torch.zeros(half), torch.ones(half)])
-        callback = getattr(self, "_pruning_callback", None)
-        self.target_cells_seen_ = 0
-        self.target_labels_used_ = 0
-        self.history_ = []
         step = 0
         epoch = -1
         for epoch in range(self.max_epochs):
-            self.module_.train()
+            module.train()
             order = labelled[torch.randperm(len(labelled), generator=generator)]
             for start in range(0, len(order), self.batch_size):
                 batch = order[start:start + self.batch_size]
@@ -229,27 +293,27 @@ class DANNClassifier(DomainAdversarialClassifier):
                 rows = torch.cat([batch, source_batch, target_batch])
                 lam = self._lambda(step / max(1, total_steps - 1))
                 optimizer.zero_grad()
-                embedding = self.module_.features(Xt[rows])
-                logits = self.module_.label_head(embedding[:len(batch)])
-                domain_logits = self.module_.domain_head(grad_reverse(embedding[len(batch):], lam)).squeeze(-1)
+                embedding = module.features(Xt[rows])
+                logits = module.label_head(embedding[:len(batch)])
+                domain_logits = module.domain_head(grad_reverse(embedding[len(batch):], lam)).squeeze(-1)
                 loss = (weighted_cross_entropy(logits, yt[batch], None if weights is None else weights[batch])
                         + domain_loss(domain_logits, domain_target))
                 loss.backward()
                 optimizer.step()
-                in_label_batch = int(is_target[batch].sum())
-                self.target_labels_used_ += in_label_batch
-                self.target_cells_seen_ += in_label_batch + len(target_batch)
                 step += 1
             if validation is not None and self._end_of_epoch(epoch, validation, stopper, callback):
                 break
         self._keep_best(stopper, epoch)
-        return self
+        return epoch + 1
 
     def _logits(self, X):
         return self.module_(X)[0]
 
+    def _member_logits(self, module, X):
+        return module(X)[0]
+
     def transform(self, X) -> np.ndarray:
-        """The learned shared embedding of each row (for domain-alignment checks)."""
+        """The learned shared embedding of each row (member 0's; for domain-alignment checks)."""
         self.module_.eval()
         with torch.no_grad():
             return self.module_.embed(self._tensor(X)).numpy()

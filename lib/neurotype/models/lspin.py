@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from neurotype.models.base import TorchClassifier, make_optimizer, mlp
+from neurotype.models.base import TorchClassifier, initialise, make_optimizer, member_seed, mlp
 
 __all__ = ["expected_open_gates", "member_seed", "rbf_kernel", "LSPIN", "LSPINClassifier",
            "open_gates", "noise_generator", "train_full_batch_sgd", "default_row_chunks", "LSPIN_PAPER_PRESET", "ENGINES"]
@@ -37,16 +37,13 @@ _FUSED_ACTIVATIONS = ("tanh", "relu")
 tanh_backward = torch.ops.aten.tanh_backward
 threshold_backward = torch.ops.aten.threshold_backward
 hardtanh_backward = torch.ops.aten.hardtanh_backward
+native_batch_norm = torch.ops.aten.native_batch_norm
+native_batch_norm_backward = torch.ops.aten.native_batch_norm_backward
 
 
 def expected_open_gates(mu: torch.Tensor, sigma: float) -> torch.Tensor:
     """``Phi((mu + 0.5) / sigma)``: the probability that each stochastic gate is open (> 0)."""
     return 0.5 * (1.0 + torch.erf((mu + 0.5) / (sigma * math.sqrt(2.0))))
-
-
-def member_seed(seed: int, member: int) -> int:
-    """Seed of ensemble member ``member`` (member 0 keeps ``seed`` itself)."""
-    return int(seed) + 10_007 * int(member)
 
 
 def open_gates(mu: torch.Tensor, sigma: float, stochastic: bool,
@@ -77,7 +74,8 @@ class LSPIN(nn.Module):
     """
 
     def __init__(self, n_features: int, n_classes: int, gate_hidden: Sequence[int] = (50, 50, 50),
-                 hidden: Sequence[int] = (40, 20), activation: str = "tanh", sigma: float = 0.5):
+                 hidden: Sequence[int] = (40, 20), activation: str = "tanh", sigma: float = 0.5,
+                 batch_norm: bool = False):
         super().__init__()
         if sigma <= 0:
             raise ValueError(f"sigma must be positive, got {sigma}")
@@ -85,7 +83,10 @@ class LSPIN(nn.Module):
         # Bounded mu (tanh output), as in the reference implementation: gates can still be fully
         # open (0.5 + mu >= 1) or shut (<= 0) but the gate logits cannot run away.
         self.gate_net = mlp(n_features, gate_hidden, n_features, "tanh", final_activation=True)
-        self.predictor = mlp(n_features, hidden, n_classes, activation)
+        # The reference lspin_model.Model normalises the input of every hidden layer of the
+        # prediction network (the gated features, then each hidden activation) when its
+        # batch_normalization flag is on, its default; the output layer reads the last activation.
+        self.predictor = mlp(n_features, hidden, n_classes, activation, batch_norm="before" if batch_norm else None)
 
     def mu(self, x: torch.Tensor) -> torch.Tensor:
         return self.gate_net(x)
@@ -188,6 +189,13 @@ def train_full_batch_sgd(modules: Sequence[LSPIN], X: torch.Tensor, y: torch.Ten
     gate_w, gate_b = _stack(modules, "gate_net")
     pred_w, pred_b = _stack(modules, "predictor")
     n_classes = pred_w[-1].shape[-1]
+    norms = [[layer for layer in module.predictor if isinstance(layer, nn.BatchNorm1d)] for module in modules]
+    if norms[0] and len(norms[0]) != len(pred_w) - 1:
+        raise ValueError("the fused path supports batch normalisation before every hidden prediction layer only")
+    bn_w = [torch.stack([ls[i].weight.detach()[None, :] for ls in norms]).contiguous() for i in range(len(norms[0]))]
+    bn_b = [torch.stack([ls[i].bias.detach()[None, :] for ls in norms]).contiguous() for i in range(len(norms[0]))]
+    bn_mean = [torch.stack([ls[i].running_mean[None, :] for ls in norms]) for i in range(len(norms[0]))]
+    bn_var = [torch.stack([ls[i].running_var[None, :] for ls in norms]) for i in range(len(norms[0]))]
 
     def blocks(rows: torch.Tensor) -> torch.Tensor:
         """Per-row values ``(n, c)`` -> ``(B, m, c)``: zero-padded, split, repeated per member."""
@@ -216,7 +224,56 @@ def train_full_batch_sgd(modules: Sequence[LSPIN], X: torch.Tensor, y: torch.Ten
         degree = kernel.sum(1)[None, :, None]
         kernel = kernel.expand(K, n_pad, n_pad)
     noise = torch.zeros(K, n_pad, d, dtype=X.dtype)  # padding rows stay zero
-    params = gate_w + gate_b + pred_w + pred_b
+
+    def batch_norm(i: int, a: torch.Tensor) -> tuple[torch.Tensor, tuple]:
+        """Training-mode batch normalisation of ``a`` over each member's ``n`` real rows (all its
+        blocks), updating the running statistics as ``nn.BatchNorm1d`` does."""
+        layer = norms[0][i]
+        if C == 1:  # each member's rows in one block: ATen's kernel (what nn.BatchNorm1d calls)
+            outs, caches = [], []
+            for k in range(K):
+                out, mean, invstd = native_batch_norm(a[k], bn_w[i][k, 0], bn_b[i][k, 0], bn_mean[i][k, 0],
+                                                      bn_var[i][k, 0], True, layer.momentum, layer.eps)
+                outs.append(out)
+                caches.append((a[k], mean, invstd))
+            return (outs[0][None] if K == 1 else torch.stack(outs)), ("native", caches)
+        if real_row is not None:
+            a = a * real_row
+        mean = member_sum(a.sum(1, keepdim=True)).div_(n)
+        centered = a - per_block(mean)
+        if real_row is not None:
+            centered.mul_(real_row)
+        var = member_sum(centered.square().sum(1, keepdim=True)).div_(n)
+        invstd = (var + layer.eps).rsqrt_()
+        xhat = centered.mul_(per_block(invstd))
+        with torch.no_grad():
+            bn_mean[i].mul_(1 - layer.momentum).add_(mean, alpha=layer.momentum)
+            bn_var[i].mul_(1 - layer.momentum).add_(var * (n / max(1, n - 1)), alpha=layer.momentum)
+        return torch.addcmul(per_block(bn_b[i]), xhat, per_block(bn_w[i])), (xhat, invstd)
+
+    def batch_norm_backward(i: int, grad: torch.Tensor, cache: tuple) -> torch.Tensor:
+        if cache[0] == "native":
+            grads, gws, gbs = [], [], []
+            for k, (x, mean, invstd) in enumerate(cache[1]):
+                g, gw, gb = native_batch_norm_backward(grad[k], x, bn_w[i][k, 0], bn_mean[i][k, 0], bn_var[i][k, 0],
+                                                       mean, invstd, True, norms[0][i].eps, [True, True, True])
+                grads.append(g)
+                gws.append(gw)
+                gbs.append(gb)
+            bn_gw[i] = torch.stack(gws)[:, None]
+            bn_gb[i] = torch.stack(gbs)[:, None]
+            return grads[0][None] if K == 1 else torch.stack(grads)
+        xhat, invstd = cache
+        bn_gw[i] = member_sum((grad * xhat).sum(1, keepdim=True))
+        bn_gb[i] = member_sum(grad.sum(1, keepdim=True))
+        grad_xhat = grad * per_block(bn_w[i])
+        mean_grad = member_sum(grad_xhat.sum(1, keepdim=True)).div_(n)
+        mean_grad_xhat = member_sum((grad_xhat * xhat).sum(1, keepdim=True)).div_(n)
+        out = grad_xhat.sub_(per_block(mean_grad)).sub_(xhat * per_block(mean_grad_xhat)).mul_(per_block(invstd))
+        return out.mul_(real_row) if real_row is not None else out
+
+    bn_gw, bn_gb = [None] * len(bn_w), [None] * len(bn_w)
+    params = gate_w + gate_b + pred_w + pred_b + bn_w + bn_b
     for _ in range(epochs):
         gate_wb, pred_wb = [per_block(w) for w in gate_w], [per_block(w) for w in pred_w]
         gate_bb, pred_bb = [per_block(b) for b in gate_b], [per_block(b) for b in pred_b]
@@ -229,23 +286,31 @@ def train_full_batch_sgd(modules: Sequence[LSPIN], X: torch.Tensor, y: torch.Ten
             noise[k, :n].normal_(0.5, sigma, generator=generators[k])
         pre = noise.view(B, m, d).add(mu)
         z = pre.clamp(0.0, 1.0)
-        # prediction network
+        # prediction network (pred_acts: each layer's output; linear_in: its product's input)
         pred_acts = [Xk * z]
+        linear_in, bn_caches = [], []
         for i, (w, b) in enumerate(zip(pred_wb, pred_bb)):
+            inputs = pred_acts[-1]
+            if i < len(bn_w):
+                inputs, cache = batch_norm(i, inputs)
+                bn_caches.append(cache)
+            linear_in.append(inputs)
             if i == len(pred_wb) - 1:
-                a = torch.baddbmm(b, pred_acts[-1], w)
+                a = torch.baddbmm(b, inputs, w)
             elif activation == "tanh":
-                a = _tanh_layer(b, pred_acts[-1], w)
+                a = _tanh_layer(b, inputs, w)
             else:
-                a = torch.baddbmm(b, pred_acts[-1], w).clamp_(min=0.0)
+                a = torch.baddbmm(b, inputs, w).clamp_(min=0.0)
             pred_acts.append(a)
         # backward: cross-entropy
         grad = _softmax(pred_acts[-1]).sub_(onehot).mul_(row_coef)
         pred_gw, pred_gb = [None] * len(pred_w), [None] * len(pred_w)
         for i in range(len(pred_w) - 1, -1, -1):
-            pred_gw[i] = member_sum(torch.bmm(pred_acts[i].transpose(1, 2), grad))
+            pred_gw[i] = member_sum(torch.bmm(linear_in[i].transpose(1, 2), grad))
             pred_gb[i] = member_sum(grad.sum(1, keepdim=True))
             grad = torch.bmm(grad, pred_wb[i].transpose(1, 2))
+            if i < len(bn_w):
+                grad = batch_norm_backward(i, grad, bn_caches[i])
             if i > 0:
                 a = pred_acts[i]
                 grad = tanh_backward(grad, a) if activation == "tanh" else threshold_backward(grad, a, 0.0)
@@ -269,12 +334,20 @@ def train_full_batch_sgd(modules: Sequence[LSPIN], X: torch.Tensor, y: torch.Ten
                 grad = torch.bmm(grad, gate_wb[i].transpose(1, 2))
                 grad = tanh_backward(grad, gate_acts[i])
         # SGD step (torch.optim.SGD: grad + weight_decay * param, then param -= lr * grad)
-        grads = gate_gw + gate_gb + pred_gw + pred_gb
+        grads = gate_gw + gate_gb + pred_gw + pred_gb + bn_gw + bn_gb
         if weight_decay:
             torch._foreach_add_(grads, params, alpha=weight_decay)
         torch._foreach_add_(params, grads, alpha=-lr)
     _unstack(modules, "gate_net", gate_w, gate_b)
     _unstack(modules, "predictor", pred_w, pred_b)
+    with torch.no_grad():
+        for k, layers in enumerate(norms):
+            for i, layer in enumerate(layers):
+                layer.weight.copy_(bn_w[i][k, 0])
+                layer.bias.copy_(bn_b[i][k, 0])
+                layer.running_mean.copy_(bn_mean[i][k, 0])
+                layer.running_var.copy_(bn_var[i][k, 0])
+                layer.num_batches_tracked += epochs
 
 
 #: The paper's LSPIN settings (its supplementary table).
@@ -298,17 +371,32 @@ class LSPINClassifier(TorchClassifier):
     engine
         ``"fused"`` (full-batch SGD written out, batched over members), ``"autograd"``
         (general), or ``"auto"``: fused whenever it applies (SGD, full batch, tanh/relu).
+    batch_norm
+        Batch normalisation before every hidden layer of the prediction network (on the gated
+        features and on each hidden activation), as the reference ``lspin_model.Model`` does by
+        default; TensorFlow's momentum 0.99 and epsilon 1e-3.
+    init
+        Weight initialisation of both networks (:data:`neurotype.models.base.INITIALISATIONS`):
+        ``"torch"`` (PyTorch's), or ``"truncated_normal"`` (the reference code's: σ = 0.1, draws
+        beyond 2σ redrawn, zero biases).
     """
 
     def __init__(self, lambda1: float = 0.01047, lambda2: float = 0.0, sigma: float = 0.5, lr: float = 0.0599,
                  optimizer: str = "sgd", epochs: int = 1000, gate_hidden: Sequence[int] = (50, 50, 50),
                  hidden: Sequence[int] = (40, 20), activation: str = "tanh", batch_size: int | None = None,
                  weight_decay: float = 0.0, kernel_width: float | None = None, class_weight: str | None = None,
-                 n_members: int = 1, engine: str = "auto", seed: int = 0):
+                 n_members: int = 1, engine: str = "auto", batch_norm: bool = False, init: str = "torch",
+                 seed: int = 0):
         self.lambda1, self.lambda2, self.sigma, self.lr, self.optimizer = lambda1, lambda2, sigma, lr, optimizer
         self.epochs, self.gate_hidden, self.hidden, self.activation = epochs, gate_hidden, hidden, activation
         self.batch_size, self.weight_decay, self.kernel_width = batch_size, weight_decay, kernel_width
         self.class_weight, self.n_members, self.engine, self.seed = class_weight, n_members, engine, seed
+        self.batch_norm, self.init = batch_norm, init
+
+    def new_module(self, n_features: int, n_classes: int) -> LSPIN:
+        """An untrained network of this estimator's architecture (PyTorch's initialisation)."""
+        return LSPIN(n_features, n_classes, self.gate_hidden, self.hidden, self.activation, self.sigma,
+                     bool(self.batch_norm))
 
     def _similarity_penalty(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         kernel = rbf_kernel(x, self.kernel_width)
@@ -340,8 +428,7 @@ class LSPINClassifier(TorchClassifier):
         members = []
         for seed in seeds:
             torch.manual_seed(seed)
-            members.append(LSPIN(Xt.shape[1], len(self.classes_), self.gate_hidden, self.hidden, self.activation,
-                                 self.sigma))
+            members.append(initialise(self.new_module(Xt.shape[1], len(self.classes_)), self.init))
         generators = [noise_generator(seed) for seed in seeds]
         weights = self._class_weights(yt)
         if engine == "fused":

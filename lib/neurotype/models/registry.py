@@ -11,14 +11,16 @@ from __future__ import annotations
 from neurotype.models import baselines, neural
 from neurotype.models.spec import ModelSpec
 
-__all__ = ["MODELS", "BASELINES", "NETWORKS", "register_model", "get_model"]
+__all__ = ["MODELS", "BASELINES", "NETWORKS", "REFERENCE_NETWORKS", "register_model", "get_model"]
 
 #: Baselines of both tables, in the order tables list them.
 BASELINES: tuple[ModelSpec, ...] = (baselines.LOGREG, baselines.SVC_RBF, baselines.RANDOM_FOREST, baselines.XGBOOST)
-#: The paper's networks and the LSPIN-gated DANN.
+#: The paper's networks (our improved variants) and the LSPIN-gated DANN.
 NETWORKS: tuple[ModelSpec, ...] = (neural.FCNN, neural.DANN_SPEC, neural.LSPIN_SPEC, neural.GATED_DANN_SPEC)
+#: The same networks as the paper's code built them (``*_reference``: reference-faithful presets).
+REFERENCE_NETWORKS: tuple[ModelSpec, ...] = (neural.FCNN_REFERENCE, neural.DANN_REFERENCE, neural.LSPIN_REFERENCE)
 
-MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in (*BASELINES, *NETWORKS)}
+MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in (*BASELINES, *NETWORKS, *REFERENCE_NETWORKS)}
 """Name → :class:`~neurotype.models.spec.ModelSpec`. Extend it with :func:`register_model`."""
 
 

@@ -1,0 +1,206 @@
+"""The fused FCNN/DANN engine gives the numbers of the autograd engine, and batched members the numbers of
+separate fits: bit for bit (same weights, same predictions, same epochs run)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from neurotype.models.base import member_seed
+from neurotype.models.dann import DANN, DANNClassifier
+from neurotype.models.fcnn import FCNNClassifier
+from neurotype.models.fused import (DomainBatches, StackedNetwork, dropout_draws, dropout_multiplier, keep_mask,
+                                    train_members)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def problem(seed: int = 0, n: int = 240):
+    """Three classes, two species, a shifted human domain, a few missing values."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 7))
+    y = np.where(X[:, 0] + 0.5 * X[:, 1] > 0, "b", "a")
+    y[::7] = "c"
+    species = np.where(np.arange(n) % 3 == 0, "human", "mouse")
+    X[species == "human"] += 0.7
+    X[rng.random(X.shape) < 0.01] = np.nan
+    return X, y, species
+
+
+def validation(X, y, species):
+    return {"X_val": X[:60], "y_val": y[:60], "species_val": species[:60]}
+
+
+def same_weights(a: nn.Module, b: nn.Module) -> bool:
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_dropout_draws_are_nn_dropouts():
+    """One epoch-sized draw, cut layer by layer, equals nn.Dropout / AlphaDropout applied layer after layer."""
+    rows, widths = 37, (16, 8, 5)
+    for drop in (0.1, 0.3, 0.5, 0.77):
+        for alpha in (False, True):
+            torch.manual_seed(11)
+            state = torch.get_rng_state()
+            layer = nn.AlphaDropout(drop) if alpha else nn.Dropout(drop)
+            ones = [layer(torch.ones(rows, w)) for w in widths]  # AlphaDropout: a * keep + b
+            generator = torch.Generator()
+            generator.set_state(state)
+            keep = keep_mask(dropout_draws([generator], rows * sum(widths)), drop)
+            start = 0
+            for w, expected in zip(widths, ones):
+                piece = dropout_multiplier(keep[:, start:start + rows * w].view(1, rows, w), drop, alpha)
+                got = piece[0] + piece[1] if alpha else piece
+                assert torch.equal(got[0], expected), (drop, alpha, w)
+                start += rows * w
+            assert torch.equal(generator.get_state(), torch.get_rng_state())
+
+
+DANN_CASES = [
+    {},
+    {"lambda_": 0.7, "class_weight": "balanced_per_species"},
+    {"activation": "selu", "dropout": 0.3, "optimizer": "sgd", "lr": 0.03, "mode": "unsupervised"},
+    {"activation": "swish", "optimizer": "rmsprop", "batch_size": 32, "hidden": (64, 64, 32, 16), "weight_decay": 0.01},
+    {"batch_norm": "after", "init": "glorot_uniform", "dropout": 0.2, "patience": None},
+    {"activation": "relu-selu-swish", "dropout": 0.25, "batch_norm": "after", "lambda_": 2.0},
+]
+
+
+@pytest.mark.parametrize("overrides", DANN_CASES, ids=lambda o: ",".join(o) or "defaults")
+@pytest.mark.parametrize("early_stopping", [False, True])
+def test_fused_dann_equals_autograd(overrides, early_stopping):
+    X, y, species = problem()
+    extra = validation(X, y, species) if early_stopping else {}
+    settings = {"max_epochs": 12, "patience": 4, "seed": 3, **overrides}
+    fits = [DANNClassifier(engine=engine, **settings).fit(X, y, species=species, **extra)
+            for engine in ("fused", "autograd")]
+    assert [f.engine_ for f in fits] == ["fused", "autograd"]
+    assert same_weights(fits[0].module_, fits[1].module_)
+    assert np.array_equal(fits[0].predict_proba(X, species), fits[1].predict_proba(X, species))
+    assert fits[0].n_epochs_ == fits[1].n_epochs_ and fits[0].history_ == fits[1].history_
+    assert fits[0].target_cells_seen_ == fits[1].target_cells_seen_
+    other = DANNClassifier(engine="fused", **{**settings, "seed": 4}).fit(X, y, species=species, **extra)
+    assert not np.allclose(other.predict_proba(X, species), fits[0].predict_proba(X, species), atol=1e-4)
+
+
+@pytest.mark.parametrize("overrides", [{}, {"species_flag": True, "activation": "selu", "dropout": 0.2},
+                                       {"batch_norm": "after", "optimizer": "sgd", "lr": 0.05,
+                                        "class_weight": "balanced"}])
+def test_fused_fcnn_equals_autograd(overrides):
+    X, y, species = problem(1)
+    extra = validation(X, y, species)
+    fits = [FCNNClassifier(max_epochs=15, patience=3, seed=2, engine=engine, **overrides).fit(
+        X, y, species=species, **extra) for engine in ("fused", "autograd")]
+    assert same_weights(fits[0].module_, fits[1].module_)
+    assert np.array_equal(fits[0].predict_proba(X, species), fits[1].predict_proba(X, species))
+    assert fits[0].n_epochs_ == fits[1].n_epochs_
+
+
+def test_the_default_generator_ends_where_autograd_leaves_it():
+    X, y, species = problem()
+    after = []
+    for engine in ("fused", "autograd"):
+        DANNClassifier(max_epochs=6, patience=2, seed=1, engine=engine).fit(X, y, species=species,
+                                                                            **validation(X, y, species))
+        after.append(torch.rand(4))
+    assert torch.equal(*after)
+
+
+@pytest.mark.parametrize("cls, overrides", [
+    (DANNClassifier, {"batch_norm": "after", "dropout": 0.2, "lr": 0.01}),
+    (DANNClassifier, {"activation": "selu", "dropout": 0.3, "lambda_": 0.5, "lr": 0.01}),
+    (FCNNClassifier, {"dropout": 0.3, "lr": 0.01}),
+])
+def test_batched_members_equal_separate_fits(cls, overrides):
+    """An ensemble trained as one stacked network: each member is the network its seed gives alone, even
+    when early stopping stops the members at different epochs."""
+    X, y, species = problem(2)
+    extra = validation(X, y, species)
+    ensemble = cls(n_members=3, seed=5, max_epochs=40, patience=2, **overrides).fit(X, y, species=species, **extra)
+    assert ensemble.engine_ == "fused" and len(ensemble.members_) == 3
+    alone = [cls(seed=member_seed(5, m), max_epochs=40, patience=2, engine="autograd", **overrides).fit(
+        X, y, species=species, **extra) for m in range(3)]
+    for member, single in zip(ensemble.members_, alone):
+        assert same_weights(member, single.module_)
+    assert ensemble.member_epochs_ == [single.n_epochs_ for single in alone]
+    assert len(set(ensemble.member_epochs_)) > 1, "the members should stop at different epochs"
+    mean = np.mean([single.predict_proba(X, species) for single in alone], axis=0)
+    assert np.allclose(ensemble.predict_proba(X, species), mean, atol=1e-7)
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "sgd", "rmsprop"])
+def test_members_with_their_own_hyperparameters_equal_separate_fits(optimizer):
+    """Several trials of one architecture (own seed, learning rate, weight decay, λ) in one stacked network."""
+    rng = np.random.default_rng(0)
+    n, d = 200, 6
+    X = torch.tensor(rng.normal(size=(n, d)), dtype=torch.float32)
+    y = torch.tensor((rng.normal(size=n) > 0).astype(int))
+    is_target = torch.arange(n) % 3 == 0
+    source, target = torch.nonzero(~is_target).squeeze(1), torch.nonzero(is_target).squeeze(1)
+    seeds, lrs, decays, lambdas = [1, 2, 3], [1e-3, 1e-2, 3e-3], [0.0, 1e-3, 1e-2], [0.1, 1.0, 3.0]
+
+    def train(which):
+        modules, dropout_generators, order_generators = [], [], []
+        for k in which:
+            torch.manual_seed(seeds[k])
+            modules.append(DANN(d, 2, (32, 16), "relu", 0.2, (8,), "after"))
+            generator = torch.Generator()
+            generator.set_state(torch.get_rng_state())
+            dropout_generators.append(generator)
+            order_generators.append(torch.Generator().manual_seed(seeds[k]))
+        net = StackedNetwork([m.features for m in modules], [m.label_head for m in modules],
+                             [m.domain_head for m in modules])
+        result = train_members(net, X, y, torch.arange(n), batch_size=32, max_epochs=6, optimizer=optimizer,
+                               lr=[lrs[k] for k in which], weight_decay=[decays[k] for k in which],
+                               order_generators=order_generators, dropout_generators=dropout_generators,
+                               domain=DomainBatches(source, target, 16, lambda step, total: [lambdas[k] for k in which]),
+                               validation=(X[:50], y[:50]), patience=2)
+        for k in range(len(which)):
+            net.write_back(k, result["final"][k])
+        return modules, result["epochs"]
+
+    together, epochs = train([0, 1, 2])
+    for k in range(3):
+        (alone,), (alone_epochs,) = train([k])
+        assert same_weights(together[k], alone), k
+        assert epochs[k] == alone_epochs
+
+
+def test_two_threads_draw_ahead_without_changing_a_number():
+    X, y, species = problem()
+    fits = []
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        fits.append(DANNClassifier(max_epochs=8, seed=0).fit(X, y, species=species))
+    assert same_weights(fits[0].module_, fits[1].module_)
+
+
+def test_engines_are_checked():
+    X, y, species = problem()
+    with pytest.raises(ValueError, match="engine='fused' needs relu/selu/swish"):
+        DANNClassifier(max_epochs=1, activation="tanh", engine="fused").fit(X, y, species=species)
+    with pytest.raises(ValueError, match="engine must be one of"):
+        FCNNClassifier(max_epochs=1, engine="gpu").fit(X, y)
+    with pytest.raises(ValueError, match="n_members must be at least 1"):
+        FCNNClassifier(max_epochs=1, n_members=0).fit(X, y)
+    with pytest.raises(ValueError, match="patience must be"):
+        FCNNClassifier(max_epochs=1, patience=-1).fit(X, y)
+    assert DANNClassifier(max_epochs=1, activation="tanh").fit(X, y, species=species).engine_ == "autograd"
+    assert FCNNClassifier(max_epochs=1).fit(X, y).engine_ == "fused"
+    with pytest.raises(ValueError, match="one dropout rate"):
+        model = FCNNClassifier(max_epochs=1, dropout=0.2)
+        modules = [model.new_module(7, 3)]
+        modules[0][5].p = 0.4  # the second layer's dropout
+        net = StackedNetwork([m[:-1] for m in modules], [m[-1] for m in modules])
+        train_members(net, torch.zeros(10, 7), torch.zeros(10, dtype=torch.long), torch.arange(10), batch_size=4,
+                      max_epochs=1, optimizer="sgd", lr=[0.1], weight_decay=[0.0],
+                      order_generators=[torch.Generator()], dropout_generators=[torch.Generator()])
