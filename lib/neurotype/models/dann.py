@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from neurotype.models.base import EarlyStopping, TorchClassifier, layer_activations, make_optimizer, mlp
-from neurotype.models.fused import DomainBatches, StackedNetwork, train_members
+from neurotype.models.fused import DomainBatches, StackedNetwork
 from neurotype.models.members import MemberNetworkClassifier
 from neurotype.models.weighting import CLASS_WEIGHTS, row_weights, weighted_cross_entropy
 
@@ -249,17 +249,9 @@ class DANNClassifier(DomainAdversarialClassifier, MemberNetworkClassifier):
                                  [m.domain_head for m in members])
             K = len(members)
             lambdas = lambda step, total: [self._lambda(step / max(1, total - 1))] * K  # noqa: E731
-            result = train_members(
-                net, Xt, yt, labelled, batch_size=int(self.batch_size), max_epochs=int(self.max_epochs),
-                optimizer=self.optimizer, lr=[self.lr] * K, weight_decay=[self.weight_decay] * K,
-                order_generators=order_generators, dropout_generators=dropout_generators, row_weights=weights,
-                domain=DomainBatches(source_idx, target_idx, half, lambdas), validation=validation,
-                patience=self.patience, callback=callback)
-            for k in range(K):
-                net.write_back(k, result["final"][k])
-            if K == 1:  # leave the default generator where the autograd engine would leave it
-                torch.set_rng_state(dropout_generators[0].get_state())
-            epochs, histories = result["epochs"], result["history"]
+            epochs, histories = self._train_fused(
+                net, Xt, yt, labelled, dropout_generators, order_generators, row_weights=weights,
+                domain=DomainBatches(source_idx, target_idx, half, lambdas), validation=validation, callback=callback)
         else:
             epochs, histories = self._train_each(members, dropout_generators, lambda k, module: self._fit_autograd(
                 module, Xt, yt, labelled, weights, source_idx, target_idx, half, validation, order_generators[k],

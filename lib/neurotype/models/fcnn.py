@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from neurotype.models.base import EarlyStopping, make_optimizer, mlp
-from neurotype.models.fused import StackedNetwork, train_members
+from neurotype.models.fused import StackedNetwork
 from neurotype.models.members import MemberNetworkClassifier
 from neurotype.models.weighting import row_weights, weighted_cross_entropy
 
@@ -68,18 +68,10 @@ class FCNNClassifier(MemberNetworkClassifier):
             lambda: self.new_module(Xt.shape[1], len(self.classes_)))
         callback = getattr(self, "_pruning_callback", None) if len(members) == 1 else None
         if engine == "fused":
-            K = len(members)
             net = StackedNetwork([m[:-1] for m in members], [m[-1] for m in members])
-            result = train_members(
-                net, Xt, yt, torch.arange(len(yt)), batch_size=int(self.batch_size), max_epochs=int(self.max_epochs),
-                optimizer=self.optimizer, lr=[self.lr] * K, weight_decay=[self.weight_decay] * K,
-                order_generators=order_generators, dropout_generators=dropout_generators, row_weights=weights,
-                validation=validation, patience=self.patience, callback=callback)
-            for k in range(K):
-                net.write_back(k, result["final"][k])
-            if K == 1:  # leave the default generator where the autograd engine would leave it
-                torch.set_rng_state(dropout_generators[0].get_state())
-            epochs, histories = result["epochs"], result["history"]
+            epochs, histories = self._train_fused(net, Xt, yt, torch.arange(len(yt)), dropout_generators,
+                                                  order_generators, row_weights=weights, validation=validation,
+                                                  callback=callback)
         else:
             epochs, histories = self._train_each(members, dropout_generators, lambda k, module: self._fit_autograd(
                 module, Xt, yt, weights, validation, order_generators[k], callback))

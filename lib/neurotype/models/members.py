@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from neurotype.models.base import TorchClassifier, initialise, layer_activations, member_seed
-from neurotype.models.fused import fusable
+from neurotype.models.fused import StackedNetwork, fusable, train_members
 
 __all__ = ["ENGINES", "MemberNetworkClassifier"]
 
@@ -74,6 +74,23 @@ class MemberNetworkClassifier(TorchClassifier):
             epochs.append(train_one(k, module))
             histories.append(self.history_)
         return epochs, histories
+
+    def _train_fused(self, net: StackedNetwork, Xt: torch.Tensor, yt: torch.Tensor, rows: torch.Tensor,
+                     dropout_generators: Sequence[torch.Generator], order_generators: Sequence[torch.Generator],
+                     **kwargs) -> tuple[list[int], list[list[float]]]:
+        """The fused engine: train every member at once (:func:`~neurotype.models.fused.train_members`
+        on ``rows`` of ``Xt``/``yt``, this estimator's optimiser settings), write the trained weights back
+        into the members and return their epochs and histories."""
+        K = len(dropout_generators)
+        result = train_members(net, Xt, yt, rows, batch_size=int(self.batch_size), max_epochs=int(self.max_epochs),
+                               optimizer=self.optimizer, lr=[self.lr] * K, weight_decay=[self.weight_decay] * K,
+                               order_generators=order_generators, dropout_generators=dropout_generators,
+                               patience=self.patience, **kwargs)
+        for k in range(K):
+            net.write_back(k, result["final"][k])
+        if K == 1:  # leave the default generator where the autograd engine would leave it
+            torch.set_rng_state(dropout_generators[0].get_state())
+        return result["epochs"], result["history"]
 
     def _finish(self, members: list[nn.Module], epochs: Sequence[int], histories: Sequence[list[float]],
                 engine: str) -> None:

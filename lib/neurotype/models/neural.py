@@ -41,16 +41,23 @@ def parse_architecture(text: str) -> tuple[int, ...]:
     return widths
 
 
-def _paper_space(trial: "optuna.Trial") -> dict[str, Any]:
+def _training_space(trial: "optuna.Trial") -> dict[str, Any]:
+    """The paper's optimisation grid (Section 2.2), shared by every network's search space."""
     return {
-        "architecture": trial.suggest_categorical("architecture", list(ARCHITECTURES)),
-        "activation": trial.suggest_categorical("activation", ["relu", "selu", "swish"]),
         "weight_decay": trial.suggest_float("weight_decay", 1e-4, 1.0, log=True),
         "lr": trial.suggest_float("lr", 1e-3, 0.2, log=True),
         "dropout": trial.suggest_float("dropout", 0.0, 0.5),
         "batch_size": trial.suggest_categorical("batch_size", [32, 64]),
         "max_epochs": trial.suggest_categorical("max_epochs", [500, 1000, 1500, 2000]),
         "optimizer": trial.suggest_categorical("optimizer", ["sgd", "rmsprop", "adam"]),
+    }
+
+
+def _paper_space(trial: "optuna.Trial") -> dict[str, Any]:
+    return {
+        "architecture": trial.suggest_categorical("architecture", list(ARCHITECTURES)),
+        "activation": trial.suggest_categorical("activation", ["relu", "selu", "swish"]),
+        **_training_space(trial),
     }
 
 
@@ -198,12 +205,7 @@ def _paper_network_space(trial: "optuna.Trial") -> dict[str, Any]:
     return {
         "architecture": architecture,
         "activation": "-".join(activations),
-        "weight_decay": trial.suggest_float("weight_decay", 1e-4, 1.0, log=True),
-        "lr": trial.suggest_float("lr", 1e-3, 0.2, log=True),
-        "dropout": trial.suggest_float("dropout", 0.0, 0.5),
-        "batch_size": trial.suggest_categorical("batch_size", [32, 64]),
-        "max_epochs": trial.suggest_categorical("max_epochs", [500, 1000, 1500, 2000]),
-        "optimizer": trial.suggest_categorical("optimizer", ["sgd", "rmsprop", "adam"]),
+        **_training_space(trial),
     }
 
 
