@@ -75,7 +75,7 @@ def allensdk_on_nwb(simulated_nwb):
     return run_allensdk(
         "import json, sys\n"
         "from allensdk.core.nwb_data_set import NwbDataSet\n"
-        "from neurotype import refresh\n"
+        "from neurotype.data import refresh\n"
         "path = sys.argv[1]\n"
         "data = NwbDataSet(path)\n"
         "out = {'sweeps': sorted(data.get_sweep_numbers()),\n"
@@ -149,7 +149,7 @@ def test_refresh_command_runs_offline_on_a_prepared_cache(tmp_path, noise_sweeps
     (cache / f"specimen_{broken}" / "ephys_sweeps.json").write_text(json.dumps(
         [{"sweep_number": 7, "stimulus_name": "Noise 1", "num_spikes": 9}]))
     summary = run_allensdk(
-        "import json, sys\nfrom neurotype import refresh\n"
+        "import json, sys\nfrom neurotype.data import refresh\n"
         "summary = refresh.refresh(sys.argv[1], with_sweeps=True, reuse_cache=True, keep_nwb=True,\n"
         "                          specimen_ids=[int(x) for x in sys.argv[2:]], log=lambda m: None)\n"
         "print(json.dumps(summary))\n",
