@@ -21,7 +21,7 @@
 # rule removes, and draws the paper's data figures (its Figs 3–6) from the tables we actually use.
 
 # %% tags=["parameters"]
-profile = "full"  # the budgets of every None below: neurotype.book.profiles (full or smoke)
+profile = None  # full, smoke or paper (None: $NEUROTYPE_PROFILE, else full); see neurotype.book.profiles
 results_dir = "results"
 feature_set = None  # paper41 (the paper's 41 features) or actd (ACTD's own features)
 

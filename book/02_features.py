@@ -24,7 +24,7 @@
 # inhibitory from excitatory cells and the five mouse subclasses.
 
 # %% tags=["parameters"]
-profile = "full"  # the budgets of every None below: neurotype.book.profiles (full or smoke)
+profile = None  # full, smoke or paper (None: $NEUROTYPE_PROFILE, else full); see neurotype.book.profiles
 results_dir = "results"
 seed = None  # seed of every split, model and sampler
 sampling_rate = None  # sampling rate of the simulated sweeps (Hz)

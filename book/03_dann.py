@@ -36,7 +36,7 @@
 # shown beside it and compared with it fold by fold, none is picked.
 
 # %% tags=["parameters"]
-profile = "full"  # the budgets of every None below: neurotype.book.profiles (full or smoke)
+profile = None  # full, smoke or paper (None: $NEUROTYPE_PROFILE, else full); see neurotype.book.profiles
 results_dir = "results"
 seed = None  # seed of every split, model and sampler
 feature_set = None  # paper41 (the paper's 41 features) or actd (ACTD's own features)

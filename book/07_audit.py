@@ -40,7 +40,7 @@
 # 7. Table 2's macro recall and F1 do not match the confusion matrix of its own Fig 11.
 
 # %% tags=["parameters"]
-profile = "full"  # the budgets of every None below: neurotype.book.profiles (full or smoke)
+profile = None  # full, smoke or paper (None: $NEUROTYPE_PROFILE, else full); see neurotype.book.profiles
 results_dir = "results"
 seed = None  # seed of every split, model and sampler
 n_jobs = None  # worker processes for the outer folds (one torch thread each)

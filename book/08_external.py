@@ -33,7 +33,7 @@
 # standardisation reads their features, never their labels.
 
 # %% tags=["parameters"]
-profile = "full"  # the budgets of every None below: neurotype.book.profiles (full or smoke)
+profile = None  # full, smoke or paper (None: $NEUROTYPE_PROFILE, else full); see neurotype.book.profiles
 results_dir = "results"
 seed = None  # seed of every split, model and sampler
 n_jobs = None  # worker processes for the outer folds (one torch thread each)

@@ -30,7 +30,7 @@
 # {cite:p}`nadeau2003` on every metric. Where our measurements disagree with the paper, we say so.
 
 # %% tags=["parameters", "remove-cell"]
-profile = "full"  # the profile whose reports the headline reads (neurotype.book.profiles)
+profile = None  # the profile whose reports the headline reads (None: $NEUROTYPE_PROFILE, else full)
 results_dir = "results"
 
 # %% tags=["remove-cell"]

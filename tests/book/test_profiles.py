@@ -87,3 +87,11 @@ def test_the_paper_profile_tunes_every_tuned_chapter_with_the_papers_budget():
     for chapter in ("03_dann", "05_lspin", "06_interpretation"):
         assert resolve_parameters(chapter, _cell(chapter, profile="paper"))["n_trials"] >= 1000
     assert resolve_parameters("03_dann", _cell("03_dann"))["n_trials"] == profiles.PROFILES["full"]["03_dann"]["n_trials"]
+
+
+def test_an_unset_profile_comes_from_the_environment(monkeypatch):
+    monkeypatch.setenv("NEUROTYPE_PROFILE", "smoke")
+    assert resolve_parameters("03_dann", _cell("03_dann", profile=None))["n_folds"] == 2
+    assert resolve_parameters("03_dann", _cell("03_dann", profile="full"))["n_folds"] == 5  # a given value wins
+    monkeypatch.delenv("NEUROTYPE_PROFILE")
+    assert resolve_parameters("03_dann", _cell("03_dann", profile=None))["profile"] == "full"

@@ -1,7 +1,7 @@
 """Every chapter's parameters, their types, and the budgets of each profile — in one table.
 
-A chapter's ``parameters`` cell declares ``profile`` and ``results_dir`` with values and every other
-parameter as ``None`` ("the profile's value"). Its next cell calls :func:`resolve_parameters`, which
+A chapter's ``parameters`` cell declares ``results_dir`` with a value and every other parameter as
+``None``: ``profile`` then comes from ``$NEUROTYPE_PROFILE`` (default ``full``), the rest from the profile. Its next cell calls :func:`resolve_parameters`, which
 
 1. rejects a parameter the chapter does not take (``-p feature_sett actd`` fails instead of being
    ignored),
@@ -16,6 +16,7 @@ every profile gives every chapter a complete, well-typed set of values.
 
 from __future__ import annotations
 
+import os
 import types
 from dataclasses import dataclass
 from typing import Any, Mapping
@@ -260,7 +261,8 @@ def resolve_parameters(chapter: str, namespace: Mapping[str, Any]) -> ChapterPar
     unknown = sorted(set(given) - set(names))
     if unknown:
         raise ParameterError(f"chapter {chapter}: unknown parameter(s) {unknown}; it takes {sorted(names)}")
-    profile = given.get("profile") or "full"
+    # None: the environment's NEUROTYPE_PROFILE (so `jupyter-book build .` can run any profile), else full.
+    profile = given.get("profile") or os.environ.get("NEUROTYPE_PROFILE") or "full"
     check_value("profile", profile, chapter)
     defaults = profile_values(profile, chapter)
     values: dict[str, Any] = {}
