@@ -48,7 +48,6 @@ import time
 from pathlib import Path
 
 import matplotlib.pyplot as plt
-import pandas as pd
 from myst_nb import glue
 
 import neurotype

@@ -15,14 +15,6 @@ from neurotype.models.fused import (DomainBatches, StackedNetwork, dropout_draws
                                     train_members)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def problem(seed: int = 0, n: int = 240):
     """Three classes, two species, a shifted human domain, a few missing values."""
     rng = np.random.default_rng(seed)

@@ -18,14 +18,6 @@ from neurotype.models.neural import PAPER_ACTIVATIONS, PAPER_ARCHITECTURES, pars
 from neurotype.models.registry import MODELS, REFERENCE_NETWORKS, get_model
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def small_problem(n: int = 150, seed: int = 0):
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(n, 6))

@@ -182,7 +182,6 @@ class StackedNetwork:
         for name, blocks in parts.items():
             layers = []
             for i, (linear, bn, activation, dropout) in enumerate(blocks[0]):
-                shapes = [tensors[index].shape, tensors[index + 1].shape]
                 layer = Layer(views[index], views[index + 1], activation, dropout, grad_weight=grads[index],
                               grad_bias=grads[index + 1])
                 index += 2
