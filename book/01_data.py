@@ -22,7 +22,7 @@
 
 # %% tags=["parameters"]
 profile = None  # full, smoke or paper (None: $NEUROTYPE_PROFILE, else full); see neurotype.book.profiles
-results_dir = "results"
+results_dir = None  # None: results (full profile) or results/<profile>
 feature_set = None  # paper41 (the paper's 41 features) or actd (ACTD's own features)
 
 # %% tags=["remove-cell"]

@@ -25,7 +25,7 @@
 
 # %% tags=["parameters"]
 profile = None  # full, smoke or paper (None: $NEUROTYPE_PROFILE, else full); see neurotype.book.profiles
-results_dir = "results"
+results_dir = None  # None: results (full profile) or results/<profile>
 seed = None  # seed of every split, model and sampler
 sampling_rate = None  # sampling rate of the simulated sweeps (Hz)
 noise_epoch_s = None  # length of one simulated noise epoch (s)

@@ -26,7 +26,7 @@
 
 # %% tags=["parameters"]
 profile = None  # full, smoke or paper (None: $NEUROTYPE_PROFILE, else full); see neurotype.book.profiles
-results_dir = "results"
+results_dir = None  # None: results (full profile) or results/<profile>
 seed = None  # seed of every split, model and sampler
 feature_set = None  # paper41 (the paper's 41 features) or actd (ACTD's own features)
 lspin_label = None  # which Table 2 LSPIN report the gates are read from

@@ -34,7 +34,7 @@
 
 # %% tags=["parameters"]
 profile = None  # full, smoke or paper (None: $NEUROTYPE_PROFILE, else full); see neurotype.book.profiles
-results_dir = "results"
+results_dir = None  # None: results (full profile) or results/<profile>
 seed = None  # seed of every split, model and sampler
 n_jobs = None  # worker processes for the outer folds (one torch thread each)
 n_folds = None  # outer cross-validation folds

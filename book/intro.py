@@ -31,7 +31,7 @@
 
 # %% tags=["parameters", "remove-cell"]
 profile = None  # the profile whose reports the headline reads (None: $NEUROTYPE_PROFILE, else full)
-results_dir = "results"
+results_dir = None  # None: results (full profile) or results/<profile>
 
 # %% tags=["remove-cell"]
 # Check the parameters (neurotype.book.profiles).

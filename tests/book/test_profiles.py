@@ -12,7 +12,7 @@ from neurotype.book.runner import chapter_parameters, chapters_from_toc, main
 
 def _cell(chapter: str, **given) -> dict:
     """A notebook namespace as the parameters cell leaves it (every budget None), plus papermill's values."""
-    namespace = {"profile": "full", "results_dir": "results", **{n: None for n in profiles.CHAPTER_PARAMETERS[chapter]}}
+    namespace = {"profile": "full", "results_dir": None, **{n: None for n in profiles.CHAPTER_PARAMETERS[chapter]}}
     namespace.update({"In": [], "Out": {}, "get_ipython": print, "_": None, "__name__": "__main__"}, **given)
     return namespace
 
@@ -95,3 +95,9 @@ def test_an_unset_profile_comes_from_the_environment(monkeypatch):
     assert resolve_parameters("03_dann", _cell("03_dann", profile="full"))["n_folds"] == 5  # a given value wins
     monkeypatch.delenv("NEUROTYPE_PROFILE")
     assert resolve_parameters("03_dann", _cell("03_dann", profile=None))["profile"] == "full"
+
+
+def test_results_go_to_a_folder_of_their_profile_unless_given():
+    assert resolve_parameters("01_data", _cell("01_data"))["results_dir"] == "results"
+    assert resolve_parameters("01_data", _cell("01_data", profile="smoke"))["results_dir"] == "results/smoke"
+    assert resolve_parameters("01_data", _cell("01_data", results_dir="elsewhere"))["results_dir"] == "elsewhere"

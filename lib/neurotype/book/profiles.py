@@ -1,7 +1,8 @@
 """Every chapter's parameters, their types, and the budgets of each profile — in one table.
 
-A chapter's ``parameters`` cell declares ``results_dir`` with a value and every other parameter as
-``None``: ``profile`` then comes from ``$NEUROTYPE_PROFILE`` (default ``full``), the rest from the profile. Its next cell calls :func:`resolve_parameters`, which
+A chapter's ``parameters`` cell declares every parameter as ``None``: ``profile`` then comes from
+``$NEUROTYPE_PROFILE`` (default ``full``), ``results_dir`` from :func:`default_results_dir`, the rest
+from the profile. Its next cell calls :func:`resolve_parameters`, which
 
 1. rejects a parameter the chapter does not take (``-p feature_sett actd`` fails instead of being
    ignored),
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 __all__ = ["Parameter", "PARAMETERS", "CHAPTER_PARAMETERS", "PROFILES", "ChapterParameters", "ParameterError",
-           "profile_values", "check_value", "resolve_parameters"]
+           "profile_values", "check_value", "resolve_parameters", "default_results_dir"]
 
 
 class ParameterError(ValueError):
@@ -174,6 +175,12 @@ for _chapter in ("03_dann", "05_lspin", "06_interpretation"):
     PROFILES["paper"][_chapter]["n_trials"] = 1000
 
 
+def default_results_dir(profile: str) -> str:
+    """Where a chapter writes when not told: ``results`` for the full profile, ``results/<profile>`` for the
+    others, so a smoke run never overwrites the book's numbers (relative to the working directory)."""
+    return "results" if profile == "full" else f"results/{profile}"
+
+
 def _chapter_names(chapter: str) -> tuple[str, ...]:
     if chapter not in CHAPTER_PARAMETERS:
         raise ParameterError(f"unknown chapter {chapter!r}; chapters: {sorted(CHAPTER_PARAMETERS)}")
@@ -268,6 +275,8 @@ def resolve_parameters(chapter: str, namespace: Mapping[str, Any]) -> ChapterPar
     values: dict[str, Any] = {}
     for name in names:
         value = given.get(name)
+        if value is None and name == "results_dir":
+            value = default_results_dir(profile)
         if value is None:
             if name not in defaults:
                 raise ParameterError(f"chapter {chapter}: parameter {name} is None and profile {profile!r} "

@@ -209,8 +209,7 @@ def main(argv: list[str] | None = None) -> int:
         taken = {name for c in selected for name in profiles.CHAPTER_PARAMETERS.get(c.name, ())}
         if set(overrides) - taken - {"results_dir", "n_jobs", "storage"}:
             raise profiles.ParameterError(f"-p {sorted(set(overrides) - taken)}: no chapter that runs takes it")
-        results_dir = Path(overrides.pop("results_dir", None) or (
-            paths.RESULTS if args.profile == "full" else paths.RESULTS / args.profile))
+        results_dir = Path(overrides.pop("results_dir", None) or paths.ROOT / profiles.default_results_dir(args.profile))
         injected = {c.name: chapter_parameters(c, args.profile, results_dir, overrides) for c in selected}
     except profiles.ParameterError as error:
         print(f"python -m neurotype.book: {error}", file=sys.stderr)
