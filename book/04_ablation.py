@@ -15,7 +15,8 @@
 # # Across species: transfer, scaling, λ and human labels
 #
 # The paper's ablation trains a fully connected network on one species and tests it on the other:
-# **accuracy 0.646 from mouse to human and 0.596 from human to mouse (the paper's numbers)**, from
+# **accuracy {glue:text}`mh_paper` from mouse to human and {glue:text}`hm_paper` from human to mouse (the
+# paper's numbers)**, from
 # which it concludes that the species' recordings are too different to be pooled without domain
 # adaptation. This chapter re-measures that transfer with the honest protocol, checks one suspect
 # behind the paper's low numbers — the original code scaled each species by its own statistics —,
