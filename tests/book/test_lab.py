@@ -142,7 +142,12 @@ def test_a_py_chapter_opens_runs_and_saves_as_a_notebook_in_jupyterlab(lab):
         # Opening the .py file's URL, as a double click in the file browser does.
         driver.get(f"{lab['url']}/lab/tree/{CHAPTER}?token={lab['token']}")
         wait_for("return Boolean(window.jupyterapp)", "JupyterLab to load")
-        state = wait_for(f"{_STATE}", "the chapter to open")
+        # Wait until the notebook holds every code cell of the chapter: the panel appears before its model is
+        # filled, and an early look sees one empty cell.
+        expected = sum(c.cell_type == "code" for c in jupytext.read(lab["root"] / CHAPTER).cells)
+        state = wait_for(_STATE.replace("return {factory", "if (!w.context.isReady || cells.filter(c => c.type === "
+                                        f"'code').length < {expected}) {{ return null; }}\nreturn {{factory"),
+                         "the chapter to open with all its cells")
         assert state["path"] == CHAPTER
         assert driver.execute_script("return document.querySelectorAll('.jp-NotebookPanel').length") >= 1, \
             "the .py chapter did not open as a notebook"
