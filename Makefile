@@ -2,7 +2,7 @@
 #   make book   execute every chapter (full parameters) and render the book into _build/html/
 #   make test   pytest, smoke-run every chapter with papermill, build the book with -W --keep-going,
 #               then open every page in headless Chromium (images rendered, no errors, links work)
-#   make test-fast   the unit tests only (no browser, no allensdk venv, no chapters): under two minutes
+#   make test-fast   the unit tests only (no browser, server, subprocess, allensdk venv or chapter): under two minutes
 #   make book PROFILE=smoke   any profile of lib/neurotype/book/profiles.py
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c

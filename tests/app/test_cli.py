@@ -22,6 +22,8 @@ import pytest
 from neurotype import paths
 from neurotype.data.tables import subclass_task
 
+pytestmark = pytest.mark.slow  # runs the neurotype command in subprocesses: not part of make test-fast
+
 SCRIPT = Path(sys.executable).with_name("neurotype")
 META = ["transgenic_line", "neurotransmitter", "reporter_status", "dendrite_type", "layer", "file_name"]
 

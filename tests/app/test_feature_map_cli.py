@@ -14,6 +14,8 @@ import pytest
 
 from neurotype import paths
 
+pytestmark = pytest.mark.slow  # runs the neurotype command in subprocesses: not part of make test-fast
+
 SCRIPT = Path(sys.executable).with_name("neurotype")
 
 

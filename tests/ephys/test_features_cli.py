@@ -15,6 +15,8 @@ from neurotype import paths
 from neurotype.app import cli
 from neurotype.ephys.extract import FEATURES
 
+pytestmark = pytest.mark.slow  # runs the neurotype command on NWB files: not part of make test-fast
+
 SCRIPT = Path(sys.executable).with_name("neurotype")
 
 

@@ -24,6 +24,8 @@ from neurotype import paths
 from neurotype.protocol import tuning
 from postgres_server import find_postgres_bin, throwaway_postgres
 
+pytestmark = pytest.mark.slow  # starts PostgreSQL and tune worker processes: not part of make test-fast
+
 SCRIPT = Path(sys.executable).with_name("neurotype")
 #: Every worker: a real task and a fast model, one thread each (the machine has two cores).
 WORKER = ("tune", "--task", "broad", "--model", "logreg")
