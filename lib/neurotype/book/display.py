@@ -11,24 +11,9 @@ from typing import Any, Mapping
 
 import pandas as pd
 
+from neurotype.protocol.metrics import METRIC_NAMES, metric_name
+
 __all__ = ["METRIC_NAMES", "metric_name", "readable_columns", "table_markdown", "table", "glue_values"]
-
-#: Display names of the protocol's metric keys.
-METRIC_NAMES: dict[str, str] = {
-    "accuracy": "accuracy", "balanced_accuracy": "balanced accuracy", "f1_macro": "macro F1",
-    "precision_macro": "macro precision", "recall_macro": "macro recall", "f1_weighted": "weighted F1",
-    "precision_weighted": "weighted precision", "recall_weighted": "weighted recall", "roc_auc": "ROC AUC",
-}
-
-
-def metric_name(key: str) -> str:
-    """``"f1_macro"`` → ``"macro F1"``; ``"f1[Pvalb]"`` → ``"F1 (Pvalb)"``; unknown keys lose underscores."""
-    if key in METRIC_NAMES:
-        return METRIC_NAMES[key]
-    if key.startswith("f1[") and key.endswith("]"):
-        return f"F1 ({key[3:-1]})"
-    return key.replace("_", " ")
-
 
 def readable_columns(frame: pd.DataFrame) -> pd.DataFrame:
     """The same table with metric keys in its columns replaced by their display names."""

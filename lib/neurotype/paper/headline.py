@@ -25,6 +25,7 @@ import pandas as pd
 from neurotype.experiments import audit
 from neurotype.experiments.external import external_headline_rows
 from neurotype.paper import claims
+from neurotype.protocol.metrics import metric_name
 from neurotype.protocol.reports import Estimate, check_consistent, read_chapter_report
 
 __all__ = ["external_rows", "Verdict", "claim_verdict", "beats_verdict", "HeadlineRow", "headline_rows", "headline_frame",
@@ -149,10 +150,6 @@ def _fig11_note(metric: str, fig11: Mapping[str, float]) -> str:
     return f"The paper's own Fig 11 matrix gives {fig11[metric]:.3f} (chapter 07)."
 
 
-_LSPIN_NAMES = {"accuracy": "accuracy", "f1_macro": "macro F1", "precision_macro": "macro precision",
-                "recall_macro": "macro recall"}
-
-
 def headline_rows(results_dir: Path | str) -> list[HeadlineRow]:
     """Every headline claim with our measurement, from the reports of chapters 03, 04 and 05."""
     results = Path(results_dir)
@@ -177,7 +174,7 @@ def headline_rows(results_dir: Path | str) -> list[HeadlineRow]:
     for metric, paper in claims.LSPIN.items():
         cv = lspin.estimate(PRIMARY_TABLE2, "all", metric)
         single = lspin.estimate(single_split_label(PRIMARY_TABLE2), "all", metric)
-        rows.append(HeadlineRow(f"LSPIN {_LSPIN_NAMES[metric]} (five subclasses)", paper, cv, single, "05_lspin",
+        rows.append(HeadlineRow(f"LSPIN {metric_name(metric)} (five subclasses)", paper, cv, single, "05_lspin",
                                 claim_verdict(paper, cv, single), _fig11_note(metric, fig11)))
     differences = {rival: lspin.estimate(difference_label(PRIMARY_TABLE2, rival), "all", "f1_macro")
                    for rival in claims.LSPIN_BEATS}

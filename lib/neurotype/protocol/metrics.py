@@ -31,6 +31,7 @@ from sklearn.metrics import (accuracy_score, balanced_accuracy_score, confusion_
                              precision_score, recall_score)
 
 __all__ = [
+    "METRIC_NAMES", "metric_name",
     "OVERALL", "SCALAR_METRICS", "per_class_f1_name", "species_keys", "fold_metrics",
     "naive_interval", "nadeau_bengio_interval", "summarize", "aggregate_folds",
     "confusion_matrices", "format_interval", "format_estimate", "intervals_overlap",
@@ -225,6 +226,23 @@ def confusion_matrices(y_true: Sequence[str] | np.ndarray, y_pred: Sequence[str]
             mask = species == key
             out[key] = confusion_matrix(y_true[mask], y_pred[mask], labels=labels)
     return out
+
+
+#: Display names of the protocol's metric keys.
+METRIC_NAMES: dict[str, str] = {
+    "accuracy": "accuracy", "balanced_accuracy": "balanced accuracy", "f1_macro": "macro F1",
+    "precision_macro": "macro precision", "recall_macro": "macro recall", "f1_weighted": "weighted F1",
+    "precision_weighted": "weighted precision", "recall_weighted": "weighted recall", "roc_auc": "ROC AUC",
+}
+
+
+def metric_name(key: str) -> str:
+    """``"f1_macro"`` → ``"macro F1"``; ``"f1[Pvalb]"`` → ``"F1 (Pvalb)"``; unknown keys lose underscores."""
+    if key in METRIC_NAMES:
+        return METRIC_NAMES[key]
+    if key.startswith("f1[") and key.endswith("]"):
+        return f"F1 ({key[3:-1]})"
+    return key.replace("_", " ")
 
 
 def format_interval(low: float, high: float, digits: int = 3) -> str:

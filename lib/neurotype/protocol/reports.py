@@ -21,6 +21,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from neurotype.protocol.metrics import format_estimate
+
 __all__ = ["REPORT_SCHEMA", "Estimate", "ChapterReport", "write_chapter_report", "read_chapter_report",
            "check_consistent", "package_versions", "to_jsonable", "write_report", "read_report"]
 
@@ -113,7 +115,7 @@ class Estimate:
             return "–"
         if self.low is None or self.high is None:
             return f"{self.mean:.{digits}f}"
-        return f"{self.mean:.{digits}f} [{self.low:.{digits}f}, {self.high:.{digits}f}]"
+        return format_estimate(self.mean, self.low, self.high, digits)
 
 
 def _estimate(estimates: Mapping[str, Any], where: str, *keys: str) -> Estimate:
