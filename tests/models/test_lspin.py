@@ -178,3 +178,33 @@ def test_gated_dann_shares_the_dann_checks():
         GatedDANNClassifier(max_epochs=1, mode="unsupervised").fit(X, y, species=species, X_val=X, y_val=y)
     with pytest.raises(ValueError, match="lambda_ must be a number >= 0 or 'schedule'"):
         GatedDANNClassifier(lambda_="ramp").fit(X, y, species=species)
+
+
+@pytest.mark.parametrize("engine", ["fused", "autograd"])
+@pytest.mark.parametrize("overrides", [{}, {"batch_norm": True, "init": "truncated_normal", "n_members": 2}])
+def test_the_pruning_hook_reads_the_validation_loss_and_changes_nothing(local, engine, overrides):
+    X, y, _ = local
+    fit, val = slice(0, 450), slice(450, None)
+    plain = LSPINClassifier(epochs=250, lr=0.2, engine=engine, seed=2, **overrides).fit(X[fit], y[fit])
+    reports = []
+    watched = LSPINClassifier(epochs=250, lr=0.2, engine=engine, seed=2, **overrides)
+    watched.set_pruning_callback(lambda step, value: reports.append((step, value)), X_val=X[val], y_val=y[val])
+    watched.fit(X[fit], y[fit])
+    assert np.array_equal(watched.predict_proba(X), plain.predict_proba(X))  # the hook reads, never writes
+    assert [step for step, _ in reports] == [100, 200]  # every 100 epochs, not after the last
+    # The value at 200 epochs is minus the validation loss of a model trained for exactly 200 epochs.
+    # (the fused path trains an ensemble's members together and reports their mean; the autograd
+    # path trains them one after the other and reports the first)
+    short = LSPINClassifier(epochs=200, lr=0.2, engine=engine, seed=2, **overrides).fit(X[fit], y[fit])
+    if engine == "autograd":
+        short.members_ = short.members_[:1]
+    probabilities = short.predict_proba(X[val])
+    loss = -np.mean(np.log(probabilities[np.arange(len(probabilities)), y[val]]))
+    assert reports[1][1] == pytest.approx(-loss, rel=1e-5)
+
+    def prune(step, value):
+        raise RuntimeError(f"pruned at {step}")
+
+    watched.set_pruning_callback(prune, X_val=X[val], y_val=y[val])
+    with pytest.raises(RuntimeError, match="pruned at 100"):
+        watched.fit(X[fit], y[fit])

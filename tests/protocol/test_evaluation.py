@@ -327,3 +327,72 @@ def test_parallel_folds_give_the_same_report_as_sequential(toy_task):
     parallel = evaluate(toy_task, "logreg", n_folds=2, n_repeats=2, seed=4, n_jobs=2)
     assert sequential.metrics == parallel.metrics
     assert sequential.predictions == parallel.predictions
+
+
+# --- several models in one pool -----------------------------------------------------------------
+
+def _comparable(report: Report) -> dict:
+    body = report.to_dict()
+    for varying in ("wall_seconds", "fold_seconds", "versions"):
+        body.pop(varying)
+    for fold in body["per_fold"]:
+        if fold["tuning"]:
+            fold["tuning"].pop("trials_run_here", None)
+            fold["tuning"].pop("storage", None)
+    return body
+
+
+def test_evaluate_many_gives_each_call_the_report_of_evaluate(toy_task, tmp_path):
+    """Folds of two models share one pool of two workers; each report equals its own evaluate call."""
+    calls = {"tuned svc": {"model": "svc", "n_folds": 3, "n_repeats": 1, "seed": 2, "n_trials": 3,
+                           "study_dir": tmp_path / "many"},
+             "logreg, flag": {"model": "logreg", "n_folds": 3, "n_repeats": 2, "seed": 2,
+                              "params": {"species_flag": True}}}
+    together = evaluation.evaluate_many(toy_task, calls, n_jobs=2)
+    assert list(together) == ["tuned svc", "logreg, flag"]
+    alone = {"tuned svc": evaluate(toy_task, "svc", n_folds=3, n_repeats=1, seed=2, n_trials=3,
+                                   study_dir=tmp_path / "alone"),
+             "logreg, flag": evaluate(toy_task, "logreg", n_folds=3, n_repeats=2, seed=2,
+                                      params={"species_flag": True})}
+    for label in calls:
+        assert _comparable(together[label]) == _comparable(alone[label])
+    assert len(together["logreg, flag"].per_fold) == 6
+    assert together["tuned svc"].wall_seconds == pytest.approx(sum(together["tuned svc"].fold_seconds))
+    with pytest.raises(ValueError, match="may not set 'n_jobs'"):
+        evaluation.evaluate_many(toy_task, {"x": {"model": "logreg", "n_jobs": 2}})
+
+
+@pytest.mark.parametrize("model, params, pruner", [
+    ("fcnn", {"max_epochs": 40, "patience": 40}, "median"), ("fcnn", {"max_epochs": 40, "patience": 40}, "asha"),
+    ("lspin_reference", {"epochs": 300}, "median")])
+def test_same_seed_same_tuned_network_report(toy_task, tmp_path, model, params, pruner):
+    """A tuned, pruned network: two runs with one seed give the same trials, choices and scores."""
+    def run(name: str) -> Report:
+        return evaluate(toy_task, model, n_folds=2, n_repeats=1, seed=4, n_trials=6, pruner=pruner,
+                        params=params, study_dir=tmp_path / name)
+
+    first, again = run("first"), run("again")
+    assert _comparable(first) == _comparable(again)
+    for fold in first.per_fold:
+        tuning = fold["tuning"]
+        assert tuning["n_complete_trials"] + tuning["n_pruned_trials"] == 6
+    with pytest.raises(ValueError, match="unknown pruner"):
+        evaluate(toy_task, "logreg", n_folds=2, n_repeats=1, n_trials=1, pruner="hyperband", study_dir=tmp_path)
+
+
+def test_the_best_trials_model_is_the_refit_it_replaces(toy_task, tmp_path, monkeypatch):
+    """An early-stopping network's refit (same parameters, seed and inner split) is its best trial's model."""
+    def run(name: str) -> Report:
+        return evaluate(toy_task, "dann", n_folds=2, n_repeats=1, seed=1, n_trials=4,
+                        params={"max_epochs": 25, "patience": 5}, study_dir=tmp_path / name)
+
+    reused = run("reused")
+    monkeypatch.setattr(TuningObjective, "keep_best_fit", False)
+    refitted = run("refitted")
+    assert [f["tuning"]["best_trial_model_reused"] for f in reused.per_fold] == [True, True]
+    assert [f["tuning"]["best_trial_model_reused"] for f in refitted.per_fold] == [False, False]
+    for report in (reused, refitted):
+        for fold in report.per_fold:
+            fold["tuning"].pop("best_trial_model_reused")
+    assert _comparable(reused) == _comparable(refitted)
+    assert reused.predictions == refitted.predictions

@@ -106,6 +106,39 @@ def test_a_resumed_study_runs_the_trials_of_one_uninterrupted_run(tmp_path):
     assert [t.params["x"] for t in stored_trials(other_seed, "s")] != xs[:3]
 
 
+class _PruneOddFailThird:
+    """Prunes odd trial numbers, fails trial 2 once, completes the rest (value = -x)."""
+
+    def __init__(self):
+        self.failed = False
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        x = trial.suggest_float("x", 0.0, 1.0)
+        trial.set_user_attr("params", {"x": x})
+        if trial.number == 2 and not self.failed:
+            self.failed = True
+            raise ValueError("a crash")
+        if trial.number % 2 == 1:
+            raise optuna.TrialPruned()
+        return -x
+
+
+def test_pruned_trials_spend_the_budget_and_failed_ones_do_not(tmp_path):
+    """6 trials: numbers 0..6 minus the failed 2 (run again as trial 3 onwards) — hand-counted below."""
+    url = tuning.sqlite_url(tmp_path, "pruned")
+    objective = _PruneOddFailThird()
+    with pytest.raises(ValueError, match="a crash"):  # a failing objective stops the worker, as in optimize
+        tuning.tune_study(objective, "p", url, 6, sampler_seed=0, heartbeat_s=1)
+    best, info = tuning.tune_study(objective, "p", url, 6, sampler_seed=0, heartbeat_s=1)
+    states = {t.number: t.state for t in stored_trials(url, "p")}
+    # 0 complete, 1 pruned, 2 failed (not counted), 3 pruned, 4 complete, 5 pruned, 6 complete: six finished.
+    assert states == {0: TrialState.COMPLETE, 1: TrialState.PRUNED, 2: TrialState.FAIL, 3: TrialState.PRUNED,
+                      4: TrialState.COMPLETE, 5: TrialState.PRUNED, 6: TrialState.COMPLETE}
+    assert info["n_complete_trials"] == 3 and info["n_pruned_trials"] == 3
+    complete = {t.number: t.params["x"] for t in stored_trials(url, "p") if t.state == TrialState.COMPLETE}
+    assert best["x"] == min(complete.values())  # the objective is -x: the best is the smallest complete x
+
+
 def test_a_study_refuses_a_worker_with_other_settings(tmp_path):
     url = tuning.sqlite_url(tmp_path, "mixed")
     tuning.tune_study(_quadratic, "s", url, 1, sampler_seed=0, settings={"seed": 0, "model": "q"}, heartbeat_s=1)

@@ -467,9 +467,10 @@ def build_parser() -> argparse.ArgumentParser:
     tune = commands.add_parser("tune", help="choose hyperparameters for `train` (Optuna on an inner split)")
     _task_arguments(tune)
     tune.add_argument("--trials", "--n-trials", dest="trials", type=int, required=True,
-                      help="complete trials of the whole study, not per worker: every `tune` on the same "
-                           "--storage and --study stops when the study has this many (pruned and failed "
-                           "trials are run again, not counted); a larger number later extends the study")
+                      help="finished trials of the whole study, not per worker: every `tune` on the same "
+                           "--storage and --study stops when the study has this many complete or pruned "
+                           "trials (failed trials are run again, not counted); a larger number later "
+                           "extends the study")
     tune.add_argument("--storage", help="Optuna RDB URL, e.g. postgresql://user:password@host:5432/db; start "
                       "`tune` with the same URL and --study on any number of machines (default: a SQLite file, "
                       "for workers on this machine only)")

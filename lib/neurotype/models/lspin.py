@@ -19,7 +19,7 @@ Both draw the gate noise of member ``m`` from its own generator (:func:`member_s
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -153,7 +153,8 @@ def train_full_batch_sgd(modules: Sequence[LSPIN], X: torch.Tensor, y: torch.Ten
                          lambda1: float, lambda2: float = 0.0, weight_decay: float = 0.0,
                          class_weights: torch.Tensor | None = None, generators: Sequence[torch.Generator],
                          activation: str = "tanh", kernel_width: float | None = None,
-                         row_chunks: int | None = None) -> None:
+                         row_chunks: int | None = None, on_epoch: Callable[[int], None] | None = None,
+                         every: int = 100) -> None:
     """Train ``K`` LSPIN modules on the same rows with full-batch SGD, fused and batched.
 
     Each module is trained exactly as the autograd path would train it alone (the loss of
@@ -174,6 +175,11 @@ def train_full_batch_sgd(modules: Sequence[LSPIN], X: torch.Tensor, y: torch.Ten
         of weight zero), so that every product runs as ``K * row_chunks`` batched blocks;
         gradients are summed over the blocks, so only the order of float additions changes.
         ``None``: :func:`default_row_chunks`.
+    on_epoch, every
+        After every ``every``-th epoch but the last, the current weights (and batch-normalisation
+        statistics) are copied into ``modules`` and ``on_epoch(epochs done)`` is called (e.g. to
+        score a validation split for a pruner, which may raise to stop training). It reads the
+        modules only; the training is the same with or without it.
     """
     if activation not in _FUSED_ACTIVATIONS:
         raise ValueError(f"the fused path supports activations {_FUSED_ACTIVATIONS}, got {activation!r}")
@@ -274,7 +280,19 @@ def train_full_batch_sgd(modules: Sequence[LSPIN], X: torch.Tensor, y: torch.Ten
 
     bn_gw, bn_gb = [None] * len(bn_w), [None] * len(bn_w)
     params = gate_w + gate_b + pred_w + pred_b + bn_w + bn_b
-    for _ in range(epochs):
+
+    def write_back() -> None:
+        _unstack(modules, "gate_net", gate_w, gate_b)
+        _unstack(modules, "predictor", pred_w, pred_b)
+        with torch.no_grad():
+            for k, layers in enumerate(norms):
+                for i, layer in enumerate(layers):
+                    layer.weight.copy_(bn_w[i][k, 0])
+                    layer.bias.copy_(bn_b[i][k, 0])
+                    layer.running_mean.copy_(bn_mean[i][k, 0])
+                    layer.running_var.copy_(bn_var[i][k, 0])
+
+    for epoch in range(epochs):
         gate_wb, pred_wb = [per_block(w) for w in gate_w], [per_block(w) for w in pred_w]
         gate_bb, pred_bb = [per_block(b) for b in gate_b], [per_block(b) for b in pred_b]
         # forward: gating network (tanh throughout)
@@ -338,15 +356,13 @@ def train_full_batch_sgd(modules: Sequence[LSPIN], X: torch.Tensor, y: torch.Ten
         if weight_decay:
             torch._foreach_add_(grads, params, alpha=weight_decay)
         torch._foreach_add_(params, grads, alpha=-lr)
-    _unstack(modules, "gate_net", gate_w, gate_b)
-    _unstack(modules, "predictor", pred_w, pred_b)
+        if on_epoch is not None and (epoch + 1) % every == 0 and epoch + 1 < epochs:
+            write_back()
+            on_epoch(epoch + 1)
+    write_back()
     with torch.no_grad():
-        for k, layers in enumerate(norms):
-            for i, layer in enumerate(layers):
-                layer.weight.copy_(bn_w[i][k, 0])
-                layer.bias.copy_(bn_b[i][k, 0])
-                layer.running_mean.copy_(bn_mean[i][k, 0])
-                layer.running_var.copy_(bn_var[i][k, 0])
+        for layers in norms:
+            for layer in layers:
                 layer.num_batches_tracked += epochs
 
 
@@ -393,6 +409,34 @@ class LSPINClassifier(TorchClassifier):
         self.class_weight, self.n_members, self.engine, self.seed = class_weight, n_members, engine, seed
         self.batch_norm, self.init = batch_norm, init
 
+    def set_pruning_callback(self, callback, X_val=None, y_val=None) -> None:
+        """During tuning: ``callback(epoch, -validation loss)`` every 100 epochs (may raise to prune).
+
+        LSPIN trains for a fixed number of epochs without early stopping, so the validation rows
+        (``X_val``, ``y_val``) serve the pruner only; they never change the training.
+        """
+        self._pruning_callback = callback
+        self._pruning_validation = None if X_val is None else (X_val, y_val)
+
+    def _pruning_hook(self, members: Sequence[LSPIN]) -> Callable[[int], None] | None:
+        """``hook(epochs done)``: the members' mean-probability validation loss to the pruning callback."""
+        callback = getattr(self, "_pruning_callback", None)
+        validation = getattr(self, "_pruning_validation", None)
+        if callback is None or validation is None:
+            return None
+        known = np.isin(np.asarray(validation[1]), self.classes_)
+        Xv, yv = self._tensor(np.asarray(validation[0], dtype=float)[known]), self._encode(np.asarray(validation[1])[known])
+
+        def hook(epoch: int) -> None:
+            with torch.no_grad():
+                probabilities = torch.stack([torch.softmax(m.eval()(Xv)[0], dim=1) for m in members]).mean(0)
+            for m in members:
+                m.train()
+            loss = float(nn.functional.nll_loss(probabilities.clamp_min(1e-12).log(), yv))
+            if math.isfinite(loss):
+                callback(epoch, -loss)
+        return hook
+
     def new_module(self, n_features: int, n_classes: int) -> LSPIN:
         """An untrained network of this estimator's architecture (PyTorch's initialisation)."""
         return LSPIN(n_features, n_classes, self.gate_hidden, self.hidden, self.activation, self.sigma,
@@ -431,13 +475,17 @@ class LSPINClassifier(TorchClassifier):
             members.append(initialise(self.new_module(Xt.shape[1], len(self.classes_)), self.init))
         generators = [noise_generator(seed) for seed in seeds]
         weights = self._class_weights(yt)
+        hook = self._pruning_hook(members)
         if engine == "fused":
             train_full_batch_sgd(members, Xt, yt, epochs=self.epochs, lr=self.lr, lambda1=self.lambda1,
                                  lambda2=self.lambda2, weight_decay=self.weight_decay, class_weights=weights,
-                                 generators=generators, activation=self.activation, kernel_width=self.kernel_width)
+                                 generators=generators, activation=self.activation, kernel_width=self.kernel_width,
+                                 on_epoch=hook)
         else:
             for seed, module, generator in zip(seeds, members, generators):
-                self._fit_autograd(module, Xt, yt, weights, generator, seed)
+                # an ensemble's members train one after the other here: the pruner sees the first one
+                self._fit_autograd(module, Xt, yt, weights, generator, seed,
+                                   self._pruning_hook([module]) if hook is not None and module is members[0] else None)
         for module in members:
             module.eval()
         self.members_ = members
@@ -446,13 +494,15 @@ class LSPINClassifier(TorchClassifier):
         return self
 
     def _fit_autograd(self, module: LSPIN, Xt: torch.Tensor, yt: torch.Tensor, weights: torch.Tensor | None,
-                      noise: torch.Generator, seed: int) -> None:
+                      noise: torch.Generator, seed: int, hook: Callable[[int], None] | None = None) -> None:
         optimizer = make_optimizer(self.optimizer, module.parameters(), self.lr, self.weight_decay)
         loss_fn = nn.CrossEntropyLoss(weight=weights)
         order_generator = torch.Generator().manual_seed(seed)
         batch_size = self.batch_size or len(yt)
         module.train()
-        for _ in range(self.epochs):
+        for epoch in range(self.epochs):
+            if hook is not None and epoch and epoch % 100 == 0:
+                hook(epoch)
             order = torch.randperm(len(yt), generator=order_generator) if batch_size < len(yt) else None
             for start in range(0, len(yt), batch_size):
                 batch = order[start:start + batch_size] if order is not None else slice(None)

@@ -28,7 +28,9 @@ class Classifier(Protocol):
 
     A model may also define ``set_pruning_callback(callback)``: during tuning it then
     receives ``callback(step, value)``, which reports an intermediate validation score to
-    Optuna and raises ``optuna.TrialPruned`` when the median pruner stops the trial.
+    Optuna and raises ``optuna.TrialPruned`` when the study's pruner stops the trial. A model
+    without ``uses_validation`` is called ``set_pruning_callback(callback, X_val=..., y_val=...)``:
+    the inner validation rows, for the pruner only.
     """
 
     def fit(self, X: pd.DataFrame, y: np.ndarray, species: np.ndarray | None = None,

@@ -27,7 +27,7 @@ uses ``seed + i`` for its inner split, its model and its TPE sampler (re-seeded 
 Studies: one Optuna study per (model, outer fold), with a deterministic name
 (:func:`study_name`). Any number of processes, on one machine or many, may run the same
 :func:`evaluate` call on one storage (``storage=`` a PostgreSQL URL): they fill each fold's study
-together up to ``n_trials`` COMPLETE trials (:mod:`neurotype.protocol.tuning`), then each reads
+together up to ``n_trials`` finished (COMPLETE or PRUNED) trials (:mod:`neurotype.protocol.tuning`), then each reads
 the finished study and refits, so they all write the same report.
 """
 
@@ -51,7 +51,7 @@ from neurotype.protocol.metrics import (OVERALL, aggregate_folds, confusion_matr
                                species_keys)
 from neurotype.protocol.reports import REPORT_SCHEMA, Estimate, package_versions, to_jsonable
 from neurotype.data.splits import fold_index, inner_split, outer_folds
-from neurotype.models.registry import get_model
+from neurotype.models.registry import NETWORKS, REFERENCE_NETWORKS, get_model
 from neurotype.models.spec import Classifier, ModelSpec
 
 if TYPE_CHECKING:  # optuna is imported lazily (with neurotype.protocol.tuning): only tuning needs it
@@ -59,8 +59,11 @@ if TYPE_CHECKING:  # optuna is imported lazily (with neurotype.protocol.tuning):
 
 __all__ = [
     "LeakageError", "tune", "fit_model", "TUNING_METRICS", "TuningObjective", "study_name", "Report", "evaluate",
-    "compare",
+    "evaluate_many", "compare",
 ]
+
+#: Registry names of the networks (the slow folds :func:`evaluate_many` queues first).
+NETWORK_NAMES = frozenset(spec.name for spec in (*NETWORKS, *REFERENCE_NETWORKS))
 
 
 # --- tuning -----------------------------------------------------------------------------------
@@ -135,6 +138,9 @@ class TuningObjective:
         self.forbidden_ids = frozenset(np.asarray(list(forbidden_ids)).tolist())
         self.fixed = dict(fixed or {})
         self.seen_ids: set = set()
+        # The fitted model of this process's best trial so far: an early-stopping model's refit
+        # (same parameters, seed and rows) would train exactly this model again.
+        self._kept: tuple[int, float, Classifier] | None = None
 
     def __call__(self, trial: "optuna.Trial") -> float:
         import optuna
@@ -156,15 +162,40 @@ class TuningObjective:
                 trial.report(float(value), int(step))
                 if trial.should_prune():
                     raise optuna.TrialPruned()
-            model.set_pruning_callback(report)
+            if self.spec.uses_validation:  # the validation rows reach the model through fit
+                model.set_pruning_callback(report)
+            else:  # a model without early stopping gets them for the pruner only
+                model.set_pruning_callback(report, X_val=X_val, y_val=y_val)
         fit_model(model, self.spec, task, self.fit_positions, self.validation_positions)
         predicted = np.asarray(model.predict(X_val, species=species_val))
         if self.score_species is not None:
             scored = species_val == self.score_species
             if not scored.any():
                 raise ValueError(f"score_species={self.score_species!r}: no such row in the validation split")
-            return TUNING_METRICS[self.metric](y_val[scored], predicted[scored])
-        return TUNING_METRICS[self.metric](y_val, predicted)
+            value = TUNING_METRICS[self.metric](y_val[scored], predicted[scored])
+        else:
+            value = TUNING_METRICS[self.metric](y_val, predicted)
+        if self.keep_best_fit and self.spec.uses_validation and (self._kept is None or value > self._kept[1]):
+            if hasattr(model, "set_pruning_callback"):
+                model.set_pruning_callback(None)
+            self._kept = (trial.number, value, model)
+        return value
+
+    #: Keep the best trial's fitted model for :meth:`fitted` (a class switch, for tests).
+    keep_best_fit = True
+
+    def fitted(self, number: int) -> Classifier | None:
+        """Trial ``number``'s fitted model if it was this process's best trial (else ``None``).
+
+        Only early-stopping models are kept: their refit uses the same inner split as the trial.
+        """
+        if self._kept is not None and self._kept[0] == number:
+            return self._kept[2]
+        return None
+
+    def __getstate__(self) -> dict:
+        # Helper worker processes get the objective without a fitted model.
+        return {**self.__dict__, "_kept": None}
 
 
 def fit_model(model: Classifier, spec: ModelSpec, task: TaskData, fit_positions: np.ndarray,
@@ -306,7 +337,8 @@ def _run_fold(task: TaskData, spec: ModelSpec, fold, *, n_folds: int, seed: int,
               validation_fraction: float, tuning_metric: str, fixed: dict, storage: str | None, directory: Path,
               fingerprint: dict, train_species: str | None, test_species: str | None,
               needs_inner_split: bool, torch_threads: int | None = None, tuning_species: str | None = None,
-              study_prefix: str | None = None, tuning_workers: int = 1, heartbeat_s: int | None = None):
+              study_prefix: str | None = None, tuning_workers: int = 1, heartbeat_s: int | None = None,
+              pruner: str = "median"):
     """One outer fold: inner split, optional tuning, refit, test predictions."""
     if torch_threads is not None:
         # Parallel workers each get one thread: two processes with two threads each ran
@@ -344,7 +376,7 @@ def _run_fold(task: TaskData, spec: ModelSpec, fold, *, n_folds: int, seed: int,
             name = f"{study_prefix}-{name}"
         best_params, tuning_info = tune_study(objective, name, storage or sqlite_url(directory, name), n_trials,
                                               sampler_seed=fold_seed, train_ids_hash=_sha1(ids[train]),
-                                              heartbeat_s=heartbeat_s, workers=tuning_workers)
+                                              heartbeat_s=heartbeat_s, workers=tuning_workers, pruner=pruner)
         # The objective checks every trial before fitting; checking its record again here
         # keeps the guard even for objectives that a subclass or a test replaced.
         # (Trials resumed from an earlier session are tied to these training cells by the
@@ -356,12 +388,18 @@ def _run_fold(task: TaskData, spec: ModelSpec, fold, *, n_folds: int, seed: int,
         space = tuning_info.pop("search_space")
 
     # The refit uses the whole outer training fold; early-stopping models keep the inner
-    # validation split out of their fit rows and stop on it.
+    # validation split out of their fit rows and stop on it: with the best trial's parameters and
+    # the same seed they would train the best trial's model again, so that model is used when this
+    # process fitted it (a study resumed or shared with other workers refits it here).
     final_params = spec.params({**best_params, **fixed})
-    estimator = spec.make(final_params, seed=fold_seed)
     refit_rows = fit_rows if spec.uses_validation else train
     _check_disjoint(ids[refit_rows], test_ids, f"repeat {fold.repeat} fold {fold.fold} final fit")
-    fit_model(estimator, spec, task, refit_rows, validation_rows if spec.uses_validation else None)
+    estimator = objective.fitted(tuning_info["best_trial"]) if n_trials > 0 else None
+    if tuning_info is not None:
+        tuning_info["best_trial_model_reused"] = estimator is not None
+    if estimator is None:
+        estimator = spec.make(final_params, seed=fold_seed)
+        fit_model(estimator, spec, task, refit_rows, validation_rows if spec.uses_validation else None)
     predicted_codes = np.asarray(estimator.predict(task.X.iloc[test], species=task.species[test]))
     predicted = np.asarray(task.classes)[predicted_codes.astype(int)]
     fold_scores = fold_metrics(task.y[test], predicted, task.classes, task.species[test])
@@ -398,7 +436,7 @@ def evaluate(task: TaskData, model: str | ModelSpec, *, n_folds: int = 5, n_repe
              test_species: str | None = None, keep_predictions: bool = True,
              progress: bool | Callable[[int, int, str], None] = False, n_jobs: int = 1,
              tuning_species: str | None = None, study_prefix: str | None = None, tuning_workers: int = 1,
-             heartbeat_s: int | None = None) -> Report:
+             heartbeat_s: int | None = None, pruner: str = "median") -> Report:
     """Cross-validate (and optionally tune) one model on one task, honestly.
 
     Parameters
@@ -410,9 +448,10 @@ def evaluate(task: TaskData, model: str | ModelSpec, *, n_folds: int = 5, n_repe
     n_folds, n_repeats, seed
         Outer repeated stratified group K-fold; repeat ``r`` shuffles with ``seed + r``.
     n_trials
-        COMPLETE Optuna trials per outer fold, counted over the whole study: every process that
+        Finished Optuna trials per outer fold, counted over the whole study: every process that
         runs this call on the same ``storage`` contributes to the same total (0: the model's
-        default hyperparameters). Pruned and failed trials are run again, not counted.
+        default hyperparameters). COMPLETE and PRUNED trials count (the median pruner stops a
+        network whose validation loss trails); failed trials are run again.
     validation_fraction
         Share of the outer training rows held out as the inner validation split (tuning,
         and early stopping for models with ``uses_validation``).
@@ -455,6 +494,9 @@ def evaluate(task: TaskData, model: str | ModelSpec, *, n_folds: int = 5, n_repe
     heartbeat_s
         Seconds between heartbeats of a running trial (default 30); a trial without a heartbeat
         for four of them belongs to a dead worker and is marked failed.
+    pruner
+        How tuning stops unpromising network trials early: ``"median"`` or ``"asha"``
+        (:data:`neurotype.protocol.tuning.PRUNERS`); pruned trials count towards ``n_trials``.
 
     Returns
     -------
@@ -467,6 +509,109 @@ def evaluate(task: TaskData, model: str | ModelSpec, *, n_folds: int = 5, n_repe
         If any outer-test cell reaches tuning or the final fit.
     """
     started = time.perf_counter()
+    plan = _plan(task, model, n_folds=n_folds, n_repeats=n_repeats, seed=seed, n_trials=n_trials,
+                 validation_fraction=validation_fraction, tuning_metric=tuning_metric, params=params, storage=storage,
+                 study_dir=study_dir, train_species=train_species, test_species=test_species, n_jobs=n_jobs,
+                 tuning_species=tuning_species, study_prefix=study_prefix, tuning_workers=tuning_workers,
+                 heartbeat_s=heartbeat_s, pruner=pruner)
+    if n_jobs == 1:
+        outcomes = []
+        for fold in plan.folds:
+            outcomes.append(_run_fold(task, plan.spec, fold, **plan.fold_kwargs))
+            if progress:
+                _report_progress(progress, plan.spec.name, fold, outcomes[-1], len(outcomes), len(plan.folds))
+    else:
+        from joblib import Parallel, delayed
+
+        outcomes = Parallel(n_jobs=n_jobs, backend="loky")(
+            delayed(_run_fold)(task, plan.spec, fold, **plan.fold_kwargs, torch_threads=1) for fold in plan.folds)
+        if progress:
+            for done, (fold, outcome) in enumerate(zip(plan.folds, outcomes), start=1):
+                _report_progress(progress, plan.spec.name, fold, outcome, done, len(plan.folds))
+    return _assemble(task, plan, outcomes, keep_predictions=keep_predictions,
+                     wall_seconds=time.perf_counter() - started)
+
+
+def evaluate_many(task: TaskData, calls: Mapping[str, Mapping[str, Any]], *, n_jobs: int = 1,
+                  progress: bool | Callable[[int, int, str], None] = False) -> dict[str, Report]:
+    """Several :func:`evaluate` calls on one task whose outer folds share one pool of ``n_jobs`` workers.
+
+    Each call's report is the report :func:`evaluate` gives with the same arguments (every fold is
+    seeded on its own, so the order and the worker a fold runs in change nothing; tested), but
+    the folds of all calls are queued together, in the order given: a worker that finishes one
+    model's last fold starts the next model's first instead of idling while the other worker
+    finishes (with five folds on two workers, a third of each model's last round).
+
+    Parameters
+    ----------
+    task
+        The task every call evaluates.
+    calls
+        ``{label: keyword arguments of evaluate}`` (``model`` included; not ``n_jobs``,
+        ``progress`` or ``tuning_workers``). Their folds are queued tuned networks first,
+        untuned baselines last, so that the long folds start early.
+    n_jobs
+        Worker processes (one torch thread each).
+    progress
+        As in :func:`evaluate`, one line per fold of every call.
+
+    Returns
+    -------
+    dict
+        ``{label: Report}`` in the order of ``calls``. A report's ``wall_seconds`` is the sum of
+        its folds' times (its folds ran among other models' folds).
+    """
+    plans = {}
+    for label, arguments in calls.items():
+        arguments = dict(arguments)
+        for refused in ("n_jobs", "progress", "tuning_workers"):
+            if refused in arguments:
+                raise ValueError(f"evaluate_many: call {label!r} may not set {refused!r}")
+        keep = arguments.pop("keep_predictions", True)
+        model = arguments.pop("model")
+        plans[label] = (_plan(task, model, n_jobs=n_jobs, **arguments), keep)
+    # Tuned networks first, untuned baselines last: the long folds start early and the short ones
+    # fill the gaps at the end (a stable sort keeps each call's folds in order).
+    order = sorted(plans, key=lambda label: (plans[label][0].fold_kwargs["n_trials"] == 0,
+                                             plans[label][0].spec.name not in NETWORK_NAMES))
+    tasks = [(label, fold) for label in order for fold in plans[label][0].folds]
+    if n_jobs == 1:
+        outcomes = [_run_fold(task, plans[label][0].spec, fold, **plans[label][0].fold_kwargs) for label, fold in tasks]
+    else:
+        from joblib import Parallel, delayed
+
+        outcomes = Parallel(n_jobs=n_jobs, backend="loky")(
+            delayed(_run_fold)(task, plans[label][0].spec, fold, **plans[label][0].fold_kwargs, torch_threads=1)
+            for label, fold in tasks)
+    by_label: dict[str, list] = {label: [] for label in plans}
+    for done, ((label, fold), outcome) in enumerate(zip(tasks, outcomes), start=1):
+        by_label[label].append(outcome)
+        if progress:
+            _report_progress(progress, plans[label][0].spec.name, fold, outcome, done, len(tasks))
+    return {label: _assemble(task, plan, by_label[label], keep_predictions=keep,
+                             wall_seconds=float(sum(outcome[3] for outcome in by_label[label])))
+            for label, (plan, keep) in plans.items()}
+
+
+@dataclass
+class _Plan:
+    """One :func:`evaluate` call, checked: its model, folds and the arguments of each fold."""
+
+    spec: ModelSpec
+    fixed: dict
+    folds: list
+    fold_kwargs: dict
+    parameters: dict
+
+
+def _plan(task: TaskData, model: str | ModelSpec, *, n_folds: int = 5, n_repeats: int = 5, seed: int = 0,
+          n_trials: int = 0, validation_fraction: float = 0.2, tuning_metric: str = "f1_macro",
+          params: Mapping[str, Any] | None = None, storage: str | None = None,
+          study_dir: str | Path | None = None, train_species: str | None = None,
+          test_species: str | None = None, n_jobs: int = 1, tuning_species: str | None = None,
+          study_prefix: str | None = None, tuning_workers: int = 1, heartbeat_s: int | None = None,
+          pruner: str = "median") -> _Plan:
+    """Check :func:`evaluate`'s arguments and lay out its folds (no model is fitted here)."""
     spec = get_model(model)
     fixed = dict(params or {})
     spec.params(fixed)  # reject unknown hyperparameter names before any work
@@ -497,27 +642,31 @@ def evaluate(task: TaskData, model: str | ModelSpec, *, n_folds: int = 5, n_repe
                    "test_species": test_species}
     if tuning_species is not None:  # only then: older studies keep their names
         fingerprint["tuning_species"] = tuning_species
+    if n_trials > 0:
+        from neurotype.protocol.tuning import PRUNERS
+
+        if pruner not in PRUNERS:
+            raise ValueError(f"unknown pruner {pruner!r}; choose one of {sorted(PRUNERS)}")
+    if pruner != "median":  # only then: studies of the median pruner keep their names
+        fingerprint["pruner"] = pruner
 
     folds = outer_folds(task, n_folds=n_folds, n_repeats=n_repeats, seed=seed)
     fold_kwargs = dict(n_folds=n_folds, seed=seed, n_trials=n_trials, validation_fraction=validation_fraction,
                        tuning_metric=tuning_metric, fixed=fixed, storage=storage, directory=directory,
                        fingerprint=fingerprint, train_species=train_species, test_species=test_species,
                        needs_inner_split=needs_inner_split, tuning_species=tuning_species,
-                       study_prefix=study_prefix, tuning_workers=tuning_workers, heartbeat_s=heartbeat_s)
-    if n_jobs == 1:
-        outcomes = []
-        for fold in folds:
-            outcomes.append(_run_fold(task, spec, fold, **fold_kwargs))
-            if progress:
-                _report_progress(progress, spec.name, fold, outcomes[-1], len(outcomes), len(folds))
-    else:
-        from joblib import Parallel, delayed
+                       study_prefix=study_prefix, tuning_workers=tuning_workers, heartbeat_s=heartbeat_s,
+                       pruner=pruner)
+    parameters = {"n_folds": n_folds, "n_repeats": n_repeats, "seed": seed, "n_trials": n_trials,
+                  "validation_fraction": validation_fraction, "tuning_metric": tuning_metric,
+                  "train_species": train_species, "test_species": test_species, "tuning_species": tuning_species,
+                  **({"pruner": pruner} if n_trials > 0 else {})}
+    return _Plan(spec, fixed, folds, fold_kwargs, parameters)
 
-        outcomes = Parallel(n_jobs=n_jobs, backend="loky")(
-            delayed(_run_fold)(task, spec, fold, **fold_kwargs, torch_threads=1) for fold in folds)
-        if progress:
-            for done, (fold, outcome) in enumerate(zip(folds, outcomes), start=1):
-                _report_progress(progress, spec.name, fold, outcome, done, len(folds))
+
+def _assemble(task: TaskData, plan: _Plan, outcomes: list, *, keep_predictions: bool, wall_seconds: float) -> Report:
+    """The :class:`Report` of one planned call from its folds' outcomes (in fold order)."""
+    spec, fixed = plan.spec, plan.fixed
     per_fold = [outcome[0] for outcome in outcomes]
     fold_seconds = [outcome[3] for outcome in outcomes]
     search_space = next((outcome[2] for outcome in outcomes if outcome[2] is not None), None)
@@ -538,17 +687,15 @@ def evaluate(task: TaskData, model: str | ModelSpec, *, n_folds: int = 5, n_repe
 
     return Report(
         task=task.task, model=spec.name, feature_set=task.feature_set,
-        parameters={"n_folds": n_folds, "n_repeats": n_repeats, "seed": seed, "n_trials": n_trials,
-                  "validation_fraction": validation_fraction, "tuning_metric": tuning_metric,
-                  "train_species": train_species, "test_species": test_species, "tuning_species": tuning_species,
-                  "ci95": "Nadeau-Bengio corrected resampled t interval, test/train ratio "
-                          f"{mean_test / mean_train:.4f}; ci95_naive: t interval with sd/sqrt(n)"},
+        parameters={**plan.parameters,
+                    "ci95": "Nadeau-Bengio corrected resampled t interval, test/train ratio "
+                            f"{mean_test / mean_train:.4f}; ci95_naive: t interval with sd/sqrt(n)"},
         cells={"total": _counts(task, np.arange(len(task))), "train": mean_counts("n_train"),
                "test": mean_counts("n_test"), "averaged_over_folds": True},
         classes=list(task.classes), metrics=metrics, per_fold=per_fold,
         confusion={k: v.tolist() for k, v in confusion.items()},
         versions=package_versions(),
-        wall_seconds=time.perf_counter() - started, fold_seconds=fold_seconds,
+        wall_seconds=wall_seconds, fold_seconds=fold_seconds,
         config={"description": spec.description, "defaults": to_jsonable(dict(spec.defaults)), "fixed": to_jsonable(fixed),
                 "search_space": search_space, "uses_validation": spec.uses_validation},
         predictions=predictions if keep_predictions else None,
@@ -567,14 +714,14 @@ def tune(task: TaskData, model: str | ModelSpec, *, n_trials: int, seed: int = 0
     (default ``results/optuna``) and resumes when run again.
 
     Any number of processes, on one machine or many, may run this at once with the same
-    arguments and ``storage``: they share one study, which ends with ``n_trials`` COMPLETE trials
+    arguments and ``storage``: they share one study, which ends with ``n_trials`` finished trials
     in all (:mod:`neurotype.protocol.tuning`), and all return the same best parameters.
 
     Parameters
     ----------
     n_trials
-        Study-wide number of COMPLETE trials (not per worker); pruned and failed trials are run
-        again, not counted.
+        Study-wide number of finished trials (not per worker): COMPLETE and PRUNED trials count,
+        failed ones are run again.
     study
         Study name (default: derived from the task, model, seed and settings). A study of that
         name tuned with other settings is refused.

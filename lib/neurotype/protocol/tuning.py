@@ -5,15 +5,19 @@ MySQL) server for several. Every worker opens the same study name on the same st
 (:class:`SharedStudy`) and calls :meth:`SharedStudy.run` with the same budget:
 
 Budget
-    ``n_trials`` is the study-wide number of COMPLETE trials, not a number per worker. A worker
-    reserves a trial under a lock that holds across processes and machines (a PostgreSQL advisory
-    lock, MySQL ``GET_LOCK``, a file lock next to a SQLite file): it counts the COMPLETE trials and
-    the RUNNING trials other workers reserved, and asks for a new trial only while their sum is
-    below ``n_trials``. Once the whole budget is reserved it waits, because a reserved trial either
-    completes or its worker dies and its slot comes free again. The study therefore ends with
-    exactly ``n_trials`` COMPLETE trials however many workers share it. Pruned and failed trials
-    do not count; their slot is run again. (Optuna's ``MaxTrialsCallback`` only stops a worker
-    *after* a trial, so two workers that both see ``n - 1`` COMPLETE trials overshoot.)
+    ``n_trials`` is the study-wide number of *finished* trials — COMPLETE or PRUNED, as Optuna's
+    own ``optimize(n_trials=...)`` counts them — not a number per worker. A pruned trial is a
+    trial the search ran and judged (the median pruner stopped it because its validation loss
+    trailed the others'), so it spends budget; a FAILED trial (an exception, a dead worker) does
+    not, and its slot is run again. A worker reserves a trial under a lock that holds across
+    processes and machines (a PostgreSQL advisory lock, MySQL ``GET_LOCK``, a file lock next to a
+    SQLite file): it counts the finished trials and the RUNNING trials other workers reserved, and
+    asks for a new trial only while their sum is below ``n_trials``. Once the whole budget is
+    reserved it waits, because a reserved trial either finishes or its worker dies and its slot
+    comes free again. The study therefore ends with exactly ``n_trials`` finished trials however
+    many workers share it; the best parameters come from its COMPLETE ones. (Optuna's
+    ``MaxTrialsCallback`` only stops a worker *after* a trial, so two workers that both see
+    ``n - 1`` finished trials overshoot.)
 Crashes
     Every trial sends a heartbeat through the storage (``RDBStorage(heartbeat_interval=...)``).
     A RUNNING trial whose last heartbeat is older than the grace period belongs to a worker that
@@ -60,7 +64,8 @@ from sqlalchemy.pool import NullPool
 
 __all__ = [
     "DEFAULT_HEARTBEAT_S", "GRACE_HEARTBEATS", "WORKER_ATTR", "StudyMismatchError", "StorageError", "StorageLock",
-    "PerTrialSeededSampler", "SharedStudy", "tune_study", "trial_seed", "sqlite_url", "display_url",
+    "PerTrialSeededSampler", "SharedStudy", "tune_study", "trial_seed", "sqlite_url", "display_url", "PRUNERS",
+    "make_pruner", "FINISHED",
     "open_storage", "set_aside_studies",
 ]
 
@@ -71,6 +76,26 @@ DEFAULT_HEARTBEAT_S = 30
 GRACE_HEARTBEATS = 4
 #: User attribute naming the worker (``host:pid``) that reserved a trial.
 WORKER_ATTR = "worker"
+#: The trial states the budget counts: trials that ran to a verdict.
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+
+
+def make_pruner(name: str) -> optuna.pruners.BasePruner:
+    """The pruner of a study: ``"median"`` or ``"asha"`` (see :data:`PRUNERS`)."""
+    if name not in PRUNERS:
+        raise ValueError(f"unknown pruner {name!r}; choose one of {sorted(PRUNERS)}")
+    return PRUNERS[name]()
+
+
+#: Pruners a study may use. The networks report their negated validation loss every 10 epochs.
+#: ``median`` (Optuna's default): stop a trial whose value trails the median of earlier trials at
+#: the same epoch, after 5 start-up trials. ``asha``: asynchronous successive halving (Li et al.
+#: 2020): rungs at 10, 30, 90, 270, ... epochs; a trial passes a rung only when its value is in the
+#: best third of the trials that reached that rung. Models that report nothing are never pruned.
+PRUNERS: dict[str, Callable[[], optuna.pruners.BasePruner]] = {
+    "median": optuna.pruners.MedianPruner,
+    "asha": lambda: optuna.pruners.SuccessiveHalvingPruner(min_resource=10, reduction_factor=3),
+}
 
 
 class StudyMismatchError(ValueError):
@@ -369,11 +394,13 @@ class SharedStudy:
     poll_s
         Seconds between two looks at the study while its whole budget is reserved by others
         (default: the heartbeat interval, at most 5 s).
+    pruner
+        A key of :data:`PRUNERS` (every worker of a study must use the same).
     """
 
     def __init__(self, name: str, url: str, *, sampler_seed: int, settings: Mapping[str, Any] | None = None,
                  train_ids_hash: str | None = None, heartbeat_s: int | None = None,
-                 poll_s: float | None = None):
+                 poll_s: float | None = None, pruner: str = "median"):
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         self.name, self.url = name, url
         self.heartbeat_s = int(DEFAULT_HEARTBEAT_S if heartbeat_s is None else heartbeat_s)
@@ -383,7 +410,7 @@ class SharedStudy:
         with self.lock:
             self.study = optuna.create_study(study_name=name, storage=self.storage,
                                              sampler=PerTrialSeededSampler(sampler_seed),
-                                             pruner=optuna.pruners.MedianPruner(), direction="maximize",
+                                             pruner=make_pruner(pruner), direction="maximize",
                                              load_if_exists=True)
             self._check(settings, train_ids_hash)
             self._adopt_heartbeat(poll_s)
@@ -433,17 +460,21 @@ class SharedStudy:
             optuna.storages.fail_stale_trials(self.study)
 
     def counts(self) -> tuple[int, int]:
-        """(COMPLETE trials, RUNNING trials reserved by a worker) of the study now."""
-        trials = self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING))
-        complete = sum(t.state == TrialState.COMPLETE for t in trials)
+        """(finished trials: COMPLETE or PRUNED, RUNNING trials reserved by a worker) of the study now."""
+        trials = self.study.get_trials(deepcopy=False, states=(*FINISHED, TrialState.RUNNING))
+        finished = sum(t.state in FINISHED for t in trials)
         # RUNNING trials without a worker mark are not reservations: a process killed between
         # creating a trial and marking it, or a worker of an older version without heartbeats.
         reserved = sum(t.state == TrialState.RUNNING and WORKER_ATTR in t.user_attrs for t in trials)
-        return complete, reserved
+        return finished, reserved
 
     def complete_trials(self) -> list[optuna.trial.FrozenTrial]:
         """COMPLETE trials in trial-number order."""
         return sorted(self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)), key=lambda t: t.number)
+
+    def finished_trials(self) -> list[optuna.trial.FrozenTrial]:
+        """Finished (COMPLETE or PRUNED) trials in trial-number order: what the budget counts."""
+        return sorted(self.study.get_trials(deepcopy=False, states=FINISHED), key=lambda t: t.number)
 
     # -- running ---------------------------------------------------------------------------
 
@@ -474,7 +505,7 @@ class SharedStudy:
         return number[0] if number else None
 
     def run(self, objective: Callable[[optuna.Trial], float], n_trials: int) -> int:
-        """Work on the study until it holds ``n_trials`` COMPLETE trials (study-wide).
+        """Work on the study until it holds ``n_trials`` finished (COMPLETE or PRUNED) trials, study-wide.
 
         Returns the number of trials this worker ran. The objective's exceptions (other than
         ``optuna.TrialPruned``) stop this worker, after marking its trial FAIL, as in
@@ -483,7 +514,7 @@ class SharedStudy:
         Raises
         ------
         RuntimeError
-            When this worker's trials keep ending pruned (more than ``3 · n_trials + 10``).
+            When this worker's trials keep ending without a verdict (more than ``3 · n_trials + 10``).
         """
         if int(n_trials) < 1:
             raise ValueError(f"n_trials must be at least 1, got {n_trials}")
@@ -494,10 +525,10 @@ class SharedStudy:
             self.lock.acquire()
             try:
                 self._fail_stale_trials()
-                complete, reserved = self.counts()
-                if complete >= n_trials:
+                finished, reserved = self.counts()
+                if finished >= n_trials:
                     return ran
-                if complete + reserved < n_trials:
+                if finished + reserved < n_trials:
                     number = self._run_one(objective, worker)
             finally:
                 self.lock.release()
@@ -506,19 +537,19 @@ class SharedStudy:
                 continue
             ran += 1
             trial_id = self.storage.get_trial_id_from_study_id_trial_number(self.study_id, number)
-            if self.storage.get_trial(trial_id).state != TrialState.COMPLETE:
+            if self.storage.get_trial(trial_id).state not in FINISHED:
                 uncounted += 1
                 if uncounted > 3 * n_trials + 10:
-                    raise RuntimeError(f"study {self.name!r}: {uncounted} of this worker's trials did not complete "
-                                       f"(pruned); {complete} of {n_trials} are complete")
+                    raise RuntimeError(f"study {self.name!r}: {uncounted} of this worker's trials did not finish "
+                                       f"(failed); {finished} of {n_trials} are finished")
 
     def best(self, n_trials: int) -> optuna.trial.FrozenTrial:
-        """The best of the first ``n_trials`` COMPLETE trials (by number; first of equals).
+        """The best COMPLETE trial among the first ``n_trials`` finished trials (by number; first of equals).
 
         Counting only the first ``n_trials`` gives the same answer when a later, larger budget
         extended the study.
         """
-        considered = self.complete_trials()[:n_trials]
+        considered = [t for t in self.finished_trials()[:n_trials] if t.state == TrialState.COMPLETE]
         if not considered:
             raise RuntimeError(f"study {self.name!r} has no complete trial")
         return max(considered, key=lambda t: t.value)
@@ -545,8 +576,9 @@ def _helper_worker(objective: Callable[[optuna.Trial], float], name: str, url: s
 
 def tune_study(objective: Callable[[optuna.Trial], float], name: str, url: str, n_trials: int, *,
                sampler_seed: int, train_ids_hash: str | None = None, settings: Mapping[str, Any] | None = None,
-               heartbeat_s: int | None = None, workers: int = 1) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Join (or start) study ``name`` on ``url`` and work on it until it has ``n_trials`` COMPLETE trials.
+               heartbeat_s: int | None = None, workers: int = 1,
+               pruner: str = "median") -> tuple[dict[str, Any], dict[str, Any]]:
+    """Join (or start) study ``name`` on ``url`` and work on it until it has ``n_trials`` finished trials.
 
     Any number of processes, here or on other machines, may call this at once with the same
     arguments; see the module docstring for what they share and guarantee.
@@ -560,8 +592,8 @@ def tune_study(objective: Callable[[optuna.Trial], float], name: str, url: str, 
     name, url
         Study name and storage URL.
     n_trials
-        Study-wide number of COMPLETE trials.
-    sampler_seed, train_ids_hash, settings, heartbeat_s
+        Study-wide number of finished (COMPLETE or PRUNED) trials.
+    sampler_seed, train_ids_hash, settings, heartbeat_s, pruner
         See :class:`SharedStudy`.
     workers
         Worker processes on this machine: this one plus ``workers - 1`` helpers, one torch
@@ -572,14 +604,14 @@ def tune_study(objective: Callable[[optuna.Trial], float], name: str, url: str, 
     best_params, info
         The best trial's ``params`` user attribute (the objective records the full parameter set
         there) among the first ``n_trials`` complete trials, and a summary: ``study_name``,
-        ``storage`` (password hidden), ``n_trials`` (requested), ``n_complete_trials``,
+        ``storage`` (password hidden), ``n_trials`` (requested), ``n_complete_trials``, ``n_pruned_trials``,
         ``trials_run_here`` (by this call's processes), ``best_trial``, ``best_value``,
         ``search_space``.
     """
     if int(workers) < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
     study_kwargs = dict(sampler_seed=sampler_seed, settings=settings, train_ids_hash=train_ids_hash,
-                        heartbeat_s=heartbeat_s)
+                        heartbeat_s=heartbeat_s, pruner=pruner)
     shared = SharedStudy(name, url, **study_kwargs)  # creates the study before any helper starts
     executor, futures, threads_before = None, [], None
     try:
@@ -603,7 +635,8 @@ def tune_study(objective: Callable[[optuna.Trial], float], name: str, url: str, 
         futures = []
         best = shared.best(n_trials)
         info = {"study_name": name, "storage": display_url(url), "n_trials": int(n_trials),
-                "n_complete_trials": len(shared.complete_trials()), "trials_run_here": ran,
+                "n_complete_trials": len(shared.complete_trials()),
+                "n_pruned_trials": len(shared.finished_trials()) - len(shared.complete_trials()), "trials_run_here": ran,
                 "best_trial": best.number, "best_value": best.value,
                 "search_space": {k: repr(d) for k, d in best.distributions.items()}}
         params = best.user_attrs.get("params", best.params)
