@@ -101,3 +101,26 @@ def test_results_go_to_a_folder_of_their_profile_unless_given():
     assert resolve_parameters("01_data", _cell("01_data"))["results_dir"] == "results"
     assert resolve_parameters("01_data", _cell("01_data", profile="smoke"))["results_dir"] == "results/smoke"
     assert resolve_parameters("01_data", _cell("01_data", results_dir="elsewhere"))["results_dir"] == "elsewhere"
+
+
+def test_the_full_profile_tunes_every_table_model_with_the_same_budget_of_at_least_20():
+    """Issue 14: Tables 1 and 2 tuned alike, at least 20 trials per outer fold, in the full profile."""
+    for chapter in ("03_dann", "05_lspin"):
+        values = resolve_parameters(chapter, _cell(chapter))
+        assert values["n_trials"] >= 20 and values["n_repeats_tuned"] >= 1
+    assert resolve_parameters("03_dann", _cell("03_dann"))["n_trials"] == \
+        resolve_parameters("05_lspin", _cell("05_lspin"))["n_trials"]
+    # the paper profile keeps the paper's own epochs for the reference networks
+    assert resolve_parameters("03_dann", _cell("03_dann", profile="paper"))["reference_patience"] is None
+
+
+def test_a_whole_build_records_its_wall_time(tmp_path):
+    import json
+
+    from neurotype.book.runner import write_timing
+
+    path = write_timing(tmp_path, "full", 512.5, {"03_dann": 300.0, "intro": 2.5}, {"n_jobs": 2})
+    body = json.loads(path.read_text())
+    assert path == tmp_path / "book_timing.json"
+    assert body["seconds"] == 512.5 and body["chapters_s"] == {"03_dann": 300.0, "intro": 2.5}
+    assert body["profile"] == "full" and body["date"].endswith("UTC")

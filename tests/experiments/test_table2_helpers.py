@@ -49,3 +49,20 @@ def test_primary_numbers_judge_the_target():
     numbers = comparison.primary_numbers(report)
     assert numbers["target_verdict"] == "reaches" and numbers["primary_f1_ci"] == "[0.850, 0.910]"
     assert comparison.primary_numbers(report, target=0.9)["target_verdict"] == "does not reach"
+
+
+def test_both_tables_show_the_reference_networks_beside_ours():
+    """Issue 14: the reference-faithful presets appear in Tables 1 and 2, default and tuned, under their own names."""
+    from neurotype.experiments import transfer
+
+    default_rows = comparison.table2_configs({}, tuned=False)
+    tuned_rows = comparison.table2_configs({"lspin_reference": {"epochs": 100}}, tuned=True)
+    assert default_rows["lspin_reference"].model == "lspin_reference" and not default_rows["lspin_reference"].tuned
+    assert tuned_rows["lspin_reference_tuned"].tuned and tuned_rows["lspin_reference_tuned"].params == {"epochs": 100}
+    assert {"lspin_paper", "lspin_tuned"} <= set(default_rows) | set(tuned_rows)  # ours stay
+    table1 = transfer.table1_models(network={"max_epochs": 20}, reference_patience=30)
+    assert table1["DANN reference"]["model"] == "dann_reference"
+    assert table1["FCNN reference"]["params"] == {"max_epochs": 20, "patience": 30}
+    assert "class_weight" not in table1["DANN reference"]["params"]  # the paper's code weighted no class
+    assert table1["DANN semi"]["model"] == "dann"
+    assert "patience" not in transfer.table1_models()["DANN reference"]["params"]  # every epoch, as published

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from neurotype.paper import claims
-from neurotype.paper.headline import (PRIMARY_TABLE1, PRIMARY_TABLE2, beats_verdict, claim_verdict, difference_label,
-                                      headline_frame, headline_rows, single_split_label)
+from neurotype.paper.headline import (PRIMARY_TABLE1, PRIMARY_TABLE2, PRIMARY_TUNED_TABLE2, beats_verdict, claim_verdict,
+                                      difference_label, headline_frame, headline_rows, single_split_label)
 from neurotype.protocol.reports import ChapterReport, Estimate
 
 
@@ -56,6 +56,9 @@ def fake_results(tmp_path):
     lspin = {PRIMARY_TABLE2: {"all": {m: _summary(0.82, 0.79, 0.85) for m in claims.LSPIN}},
              single_split_label(PRIMARY_TABLE2): {"all": {m: _summary(0.82, 0.76, 0.88) for m in claims.LSPIN}},
              **{difference_label(PRIMARY_TABLE2, r): {"all": {"f1_macro": _summary(0.02, -0.01, 0.05)}}
+                for r in claims.LSPIN_BEATS},
+             PRIMARY_TUNED_TABLE2: {"all": {"f1_macro": _summary(0.83, 0.80, 0.86)}},
+             **{difference_label(PRIMARY_TUNED_TABLE2, f"{r}_tuned"): {"all": {"f1_macro": _summary(0.03, 0.01, 0.05)}}
                 for r in claims.LSPIN_BEATS}}
     _save(tmp_path, "03_dann", dann)
     _save(tmp_path, "04_ablation", ablation)
@@ -65,7 +68,7 @@ def fake_results(tmp_path):
 
 def test_headline_rows_from_reports(fake_results):
     rows = headline_rows(fake_results)
-    assert len(rows) == 2 + 2 + len(claims.LSPIN) + 1
+    assert len(rows) == 2 + 2 + len(claims.LSPIN) + 2
     by_claim = {r.claim: r for r in rows}
     # Human: 0.950 inside the single-split range [0.90, 0.98]; mouse: 0.974 above [0.95, 0.97].
     assert by_claim["DANN accuracy on human cells"].consistent
@@ -77,6 +80,8 @@ def test_headline_rows_from_reports(fake_results):
     assert by_claim["LSPIN macro recall (five subclasses)"].consistent
     assert "0.865" in by_claim["LSPIN macro recall (five subclasses)"].note  # the paper's own Fig 11 matrix
     assert by_claim["LSPIN beats RF, SVC and XGBoost (macro F1)"].verdict.text.startswith("Not shown")
+    # Tuned alike: every paired difference's interval [0.01, 0.05] lies above 0.
+    assert by_claim["LSPIN beats RF, SVC and XGBoost, every model tuned alike (macro F1)"].verdict.text.startswith("Holds")
     frame = headline_frame(rows)
     assert list(frame.columns)[:2] == ["the paper's claim", "paper"]
     assert frame.iloc[0, 2] == "0.940 [0.900, 0.980]"

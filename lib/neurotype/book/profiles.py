@@ -22,7 +22,7 @@ import types
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-__all__ = ["Parameter", "PARAMETERS", "CHAPTER_PARAMETERS", "PROFILES", "ChapterParameters", "ParameterError",
+__all__ = ["Parameter", "PARAMETERS", "CHAPTER_PARAMETERS", "PROFILES", "TUNING_TRIALS", "ChapterParameters", "ParameterError",
            "profile_values", "check_value", "resolve_parameters", "default_results_dir"]
 
 
@@ -56,6 +56,10 @@ PARAMETERS: dict[str, Parameter] = {
     "n_repeats": Parameter(_INT, "repeats of the outer cross-validation"),
     "n_repeats_compare": Parameter(_INT, "repeats of the second feature set's cross-validation"),
     "n_repeats_tuned": Parameter(_INT, "repeats of the tuned models' cross-validation"),
+    "pruner": Parameter(_STR, "how tuning stops unpromising network trials: median (Optuna's median pruner) or "
+                        "asha (successive halving, for large budgets)", ("median", "asha")),
+    "reference_patience": Parameter((int, type(None)), "early-stopping patience (epochs) of the reference-faithful "
+                                    "FCNN and DANN (None: every epoch runs, as the paper's code)"),
     "n_trials": Parameter(_INT, "Optuna trials per outer fold (0: fixed hyperparameters)"),
     "n_jobs": Parameter(_INT, "worker processes for the outer folds (one torch thread each)"),
     "class_weight": Parameter(_STR, "label-loss weighting of the networks",
@@ -99,12 +103,13 @@ CHAPTER_PARAMETERS: dict[str, tuple[str, ...]] = {
     "intro": (),
     "01_data": ("feature_set",),
     "02_features": ("seed", "sampling_rate", "noise_epoch_s", "noise_gap_s", "n_boot", "ramp_slope_pa_per_s"),
-    "03_dann": ("seed", "feature_set", "n_folds", "n_repeats", "n_trials", "n_jobs", "class_weight", "max_epochs",
-                "timing_repeats", "n_split_repeats", "storage"),
+    "03_dann": ("seed", "feature_set", "n_folds", "n_repeats", "n_trials", "n_repeats_tuned", "pruner", "n_jobs",
+                "class_weight", "max_epochs", "reference_patience", "timing_repeats", "n_split_repeats", "storage"),
     "04_ablation": ("seed", "feature_set", "n_folds", "n_repeats", "n_jobs", "class_weight", "max_epochs",
                     "lambdas", "shares", "curve_models"),
     "05_lspin": ("seed", "feature_set", "compare_feature_set", "n_folds", "n_repeats", "n_repeats_compare",
-                 "n_trials", "n_repeats_tuned", "ensemble_members", "n_jobs", "model_overrides", "n_split_repeats", "storage"),
+                 "n_trials", "n_repeats_tuned", "pruner", "ensemble_members", "n_jobs", "model_overrides",
+                 "n_split_repeats", "storage"),
     "06_interpretation": ("seed", "feature_set", "lspin_label", "n_members", "perm_repeats", "n_folds", "n_repeats",
                           "n_trials", "n_jobs", "model_overrides", "storage"),
     "07_audit": ("seed", "n_jobs", "n_repeats", "n_configurations", "n_seeds", "dann_epochs", "lspin_epochs",
@@ -116,8 +121,12 @@ CHAPTER_PARAMETERS: dict[str, tuple[str, ...]] = {
 _FULL: dict[str, Any] = {
     "seed": 0, "feature_set": "paper41", "compare_feature_set": "actd", "n_jobs": 2, "n_trials": 0,
     "class_weight": "balanced_per_species", "max_epochs": None, "model_overrides": {}, "storage": None,
+    "pruner": "median",
 }
 _SMOKE: dict[str, Any] = {**_FULL, "n_folds": 2, "n_repeats": 1}
+#: Optuna trials per outer fold of every model of Tables 1 and 2 in the full profile (issue 14: the same
+#: budget for every network and baseline, at least 20; pruned trials count, as in Optuna's own budget).
+TUNING_TRIALS = 20
 
 #: profile → chapter → every parameter's value. ``full`` gives the book's numbers; ``smoke`` runs each
 #: chapter in well under a minute (the CI's profile; its numbers mean nothing).
@@ -127,11 +136,12 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
         "01_data": {"feature_set": "paper41"},
         "02_features": {"seed": 0, "sampling_rate": 50_000.0, "noise_epoch_s": 3.0, "noise_gap_s": 1.0,
                         "n_boot": 1000, "ramp_slope_pa_per_s": 25.0},
-        "03_dann": {**_FULL, "n_folds": 5, "n_repeats": 2, "timing_repeats": 3, "n_split_repeats": 50},
+        "03_dann": {**_FULL, "n_folds": 5, "n_repeats": 2, "n_trials": TUNING_TRIALS, "n_repeats_tuned": 1,
+                    "reference_patience": 30, "timing_repeats": 3, "n_split_repeats": 50},
         "04_ablation": {**_FULL, "n_folds": 5, "n_repeats": 1, "lambdas": [0.0, 0.1, 1.0, "schedule"],
                         "shares": [0.0, 0.1, 0.25, 0.5, 1.0],
                         "curve_models": ["human only (LogReg)", "mouse + human (LogReg)", "DANN"]},
-        "05_lspin": {**_FULL, "n_folds": 5, "n_repeats": 2, "n_repeats_compare": 1, "n_trials": 4,
+        "05_lspin": {**_FULL, "n_folds": 5, "n_repeats": 2, "n_repeats_compare": 1, "n_trials": TUNING_TRIALS,
                      "n_repeats_tuned": 1, "ensemble_members": 3, "n_split_repeats": 60},
         "06_interpretation": {**_FULL, "lspin_label": "lspin_paper", "n_members": 3, "perm_repeats": 5,
                               "n_folds": 5, "n_repeats": 1},
@@ -146,12 +156,14 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
         "01_data": {"feature_set": "paper41"},
         "02_features": {"seed": 0, "sampling_rate": 25_000.0, "noise_epoch_s": 0.5, "noise_gap_s": 0.25,
                         "n_boot": 50, "ramp_slope_pa_per_s": 100.0},
-        "03_dann": {**_SMOKE, "max_epochs": 20, "timing_repeats": 1, "n_split_repeats": 3},
+        "03_dann": {**_SMOKE, "max_epochs": 20, "n_trials": 1, "n_repeats_tuned": 1, "reference_patience": 5,
+                    "timing_repeats": 1, "n_split_repeats": 3},
         "04_ablation": {**_SMOKE, "max_epochs": 20, "lambdas": [0.0, "schedule"], "shares": [0.0, 0.25, 1.0],
                         "curve_models": ["human only (LogReg)", "mouse + human (LogReg)", "DANN"]},
         "05_lspin": {**_SMOKE, "n_folds": 3, "n_repeats_compare": 1, "n_trials": 1, "n_repeats_tuned": 1,
                      "ensemble_members": 2, "n_split_repeats": 3,
-                     "model_overrides": {"lspin": {"epochs": 100}, "fcnn": {"max_epochs": 15},
+                     "model_overrides": {"lspin": {"epochs": 100}, "lspin_reference": {"epochs": 100},
+                                         "fcnn": {"max_epochs": 15},
                                          "rf": {"n_estimators": 30}, "xgb": {"n_estimators": 30}}},
         "06_interpretation": {**_SMOKE, "lspin_label": "lspin_paper", "n_members": 2, "perm_repeats": 2,
                               "n_folds": 3,
@@ -173,6 +185,10 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
 PROFILES["paper"] = {chapter: dict(values) for chapter, values in PROFILES["full"].items()}
 for _chapter in ("03_dann", "05_lspin", "06_interpretation"):
     PROFILES["paper"][_chapter]["n_trials"] = 1000
+PROFILES["paper"]["03_dann"]["reference_patience"] = None  # the paper's code ran every epoch
+for _chapter in ("03_dann", "05_lspin"):
+    # With a thousand trials successive halving pays: most trials stop after a few dozen epochs.
+    PROFILES["paper"][_chapter]["pruner"] = "asha"
 
 
 def default_results_dir(profile: str) -> str:

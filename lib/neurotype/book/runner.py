@@ -12,6 +12,8 @@ executed last, since it summarises the other chapters' reports.
 from __future__ import annotations
 
 import argparse
+import datetime
+import json
 import os
 import shutil
 import subprocess
@@ -218,6 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     failures: list[str] = []
     os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
     # The root page (the headline table) reads every chapter's report, so it runs last.
+    book_start, seconds = time.perf_counter(), {}
     for chapter in sorted(selected, key=lambda c: c.name == chapters[0].name):
         start = time.perf_counter()
         print(f"[neurotype.book] executing {chapter.source.relative_to(paths.ROOT)} ({args.profile})", flush=True)
@@ -226,11 +229,14 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as error:  # papermill reports the failing cell; keep going, fail at the end
             failures.append(f"{chapter.name}: {type(error).__name__}: {str(error).strip().splitlines()[-1] if str(error).strip() else ''}")
             print(f"[neurotype.book] FAILED {chapter.name}", flush=True)
-        print(f"[neurotype.book] {chapter.name} took {time.perf_counter() - start:.1f} s", flush=True)
+        seconds[chapter.name] = time.perf_counter() - start
+        print(f"[neurotype.book] {chapter.name} took {seconds[chapter.name]:.1f} s", flush=True)
 
     staging = paths.BUILD / "src"
     stage_book(chapters, executed_dir, staging)
     status = build_html(staging, strict=args.strict)
+    if not failures and status == 0 and args.only is None:
+        write_timing(results_dir, args.profile, time.perf_counter() - book_start, seconds, overrides)
     if failures:
         print("[neurotype.book] chapters that failed:\n  " + "\n  ".join(failures), file=sys.stderr)
         return 1
@@ -239,6 +245,21 @@ def main(argv: list[str] | None = None) -> int:
         return status
     print(f"[neurotype.book] book written to {paths.BUILD / 'html' / 'index.html'}")
     return 0
+
+
+def write_timing(results_dir: Path, profile: str, total_s: float, chapter_s: dict[str, float],
+                 overrides: dict) -> Path:
+    """Record a whole build's wall time: ``<results_dir>/book_timing.json`` (read by ``bench/run.py``).
+
+    Written only for a build of every chapter that succeeded, so the figure is always a whole book's.
+    """
+    path = Path(results_dir) / "book_timing.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    body = {"profile": profile, "seconds": total_s, "chapters_s": chapter_s, "overrides": overrides,
+            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "cpus": os.cpu_count()}
+    path.write_text(json.dumps(body, indent=1, default=str) + "\n", encoding="utf-8")
+    return path
 
 
 if __name__ == "__main__":

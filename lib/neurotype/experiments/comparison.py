@@ -15,7 +15,6 @@ model of a table is named before any result is seen
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
@@ -29,7 +28,7 @@ from neurotype.data.tables import TaskData
 from neurotype.models.registry import get_model
 from neurotype.paper import claims
 from neurotype.paper.headline import claim_verdict
-from neurotype.protocol.evaluation import Report, compare, evaluate, fit_model
+from neurotype.protocol.evaluation import Report, compare, evaluate_many, fit_model
 from neurotype.protocol.metrics import OVERALL, SCALAR_METRICS, fold_metrics, intervals_overlap, per_class_f1_name
 from neurotype.protocol.reports import Estimate
 
@@ -59,14 +58,17 @@ class Config:
 
 def table2_configs(overrides: Mapping[str, Mapping[str, Any]], *, tuned: bool, ensemble_members: int = 3,
                    baselines: Sequence[str] = SUBCLASS_BASELINES) -> dict[str, Config]:
-    """Table 2's rows: each baseline and LSPIN, default or tuned; the default budget adds an LSPIN seed ensemble.
+    """Table 2's rows: each baseline, our LSPIN and the reference LSPIN, default or tuned.
 
-    Labels: ``<model>`` (defaults; LSPIN's are the paper's settings, label ``lspin_paper``),
-    ``<model>_tuned`` and ``lspin_paper_x<members>``. ``overrides`` holds per-model parameters kept
-    fixed (the smoke profile's shorter training).
+    Labels: ``<model>`` (defaults; LSPIN's are the paper's settings, label ``lspin_paper``;
+    ``lspin_reference`` the reference implementation with the same settings), ``<model>_tuned``
+    and ``lspin_reference_tuned`` (the paper's search over λ1 and the learning rate); the default
+    budget adds an LSPIN seed ensemble ``lspin_paper_x<members>``. ``overrides`` holds per-model
+    parameters kept fixed (the smoke profile's shorter training).
     """
     suffix = "_tuned" if tuned else ""
     rows = {f"{name}{suffix}": Config(name, dict(overrides.get(name, {})), tuned) for name in baselines}
+    rows[f"lspin_reference{suffix}"] = Config("lspin_reference", dict(overrides.get("lspin_reference", {})), tuned)
     rows["lspin_tuned" if tuned else "lspin_paper"] = Config("lspin", dict(overrides.get("lspin", {})), tuned)
     if not tuned:
         rows[f"lspin_paper_x{ensemble_members}"] = Config("lspin", {**overrides.get("lspin", {}),
@@ -76,26 +78,29 @@ def table2_configs(overrides: Mapping[str, Mapping[str, Any]], *, tuned: bool, e
 
 def run_models(task: TaskData, configs: Mapping[str, Config], directory: str | Path, *, n_folds: int,
                n_repeats: int, seed: int, n_trials: int, n_jobs: int = 1, study_dir: str | Path | None = None,
-               storage: str | None = None, log: Callable[[str], None] | None = print) -> dict[str, Report]:
+               storage: str | None = None, pruner: str = "median",
+               log: Callable[[str], None] | None = print) -> dict[str, Report]:
     """Evaluate every configuration with the same folds; tuned ones get ``n_trials`` each.
 
-    Each report is saved as ``<directory>/<label>.json``; the tuning studies go to ``storage`` (an Optuna
-    RDB URL that workers on other machines can share) or to SQLite files under ``study_dir``. Returns
+    All configurations' folds share one pool of ``n_jobs`` workers
+    (:func:`~neurotype.protocol.evaluation.evaluate_many`). Each report is saved as
+    ``<directory>/<label>.json``; the tuning studies go to ``storage`` (an Optuna RDB URL that
+    workers on other machines can share) or to SQLite files under ``study_dir``; ``pruner``
+    stops unpromising network trials (:data:`neurotype.protocol.tuning.PRUNERS`). Returns
     ``{label: report}``.
     """
     directory = Path(directory)
-    reports = {}
-    for label, config in configs.items():
-        started = time.perf_counter()
-        report = evaluate(task, config.model, n_folds=n_folds, n_repeats=n_repeats, seed=seed,
-                          n_trials=n_trials if config.tuned else 0, params=dict(config.params), n_jobs=n_jobs,
-                          study_dir=study_dir, storage=storage if config.tuned else None)
+    calls = {label: {"model": config.model, "n_folds": n_folds, "n_repeats": n_repeats, "seed": seed,
+                     "n_trials": n_trials if config.tuned else 0, "params": dict(config.params),
+                     "study_dir": study_dir, "storage": storage if config.tuned else None, "pruner": pruner}
+             for label, config in configs.items()}
+    reports = evaluate_many(task, calls, n_jobs=n_jobs)
+    for label, report in reports.items():
         report.save(directory / f"{label}.json")
-        reports[label] = report
         if log is not None:
             overall = report.metrics["all"]
             log(f"{task.feature_set} {label}: macro F1 {overall['f1_macro']['mean']:.3f}, accuracy "
-                f"{overall['accuracy']['mean']:.3f} ({time.perf_counter() - started:.0f} s)")
+                f"{overall['accuracy']['mean']:.3f} ({report.wall_seconds:.0f} s over its folds)")
     return reports
 
 

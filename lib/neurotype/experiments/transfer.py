@@ -43,7 +43,7 @@ from neurotype.data.tables import TaskData
 from neurotype.models.spec import ModelSpec
 from neurotype.experiments.comparison import SplitSpread, paired_difference
 from neurotype.paper.headline import claim_verdict
-from neurotype.protocol.evaluation import Report, compare, evaluate, fit_model
+from neurotype.protocol.evaluation import Report, compare, evaluate, evaluate_many, fit_model
 from neurotype.models.registry import get_model
 from neurotype.protocol.metrics import summarize
 from neurotype.data.preprocessing import PerGroupScaler, make_preprocessor
@@ -442,27 +442,37 @@ def summarize_curve(frame: pd.DataFrame, metric: str = "balanced_accuracy", n_fo
 # --- Table 1: every model through the same protocol --------------------------------------------
 
 def table1_models(class_weight: str | None = "balanced_per_species",
-                  network: Mapping[str, Any] | None = None) -> dict[str, dict[str, Any]]:
+                  network: Mapping[str, Any] | None = None,
+                  reference_patience: int | None = None) -> dict[str, dict[str, Any]]:
     """The models of the DANN chapter's Table 1: ``{label: {"model", "params", "tuning_species"}}``.
 
     The networks (FCNN, FCNN + organism flag, DANN semi-supervised and unsupervised) share
     ``class_weight`` and any ``network`` overrides (e.g. ``{"max_epochs": 20}`` for a smoke
     run); one extra DANN row runs without class weights so that the weighting's share of any
     gain is visible. The unsupervised DANN is tuned (if at all) on mouse validation cells only.
+
+    Two rows are the networks as the paper's code built them (``fcnn_reference`` and
+    ``dann_reference``: batch normalisation, Keras initialisation, the paper's grid, constant λ,
+    no class weights). They train every epoch unless ``reference_patience`` is given: then they
+    stop early on the inner validation split like ours (the full profile does, to fit the book's
+    time; the paper profile does not).
     """
     net = dict(network or {})
     weighted = {**net, "class_weight": class_weight}
+    reference = {**net, **({} if reference_patience is None else {"patience": int(reference_patience)})}
     return {
         "LogReg": {"model": "logreg", "params": {}, "tuning_species": None},
         "RBF SVC": {"model": "svc", "params": {}, "tuning_species": None},
         "XGBoost": {"model": "xgb", "params": {}, "tuning_species": None},
         "FCNN": {"model": "fcnn", "params": dict(weighted), "tuning_species": None},
         "FCNN + organism": {"model": "fcnn", "params": {**weighted, "species_flag": True}, "tuning_species": None},
+        "FCNN reference": {"model": "fcnn_reference", "params": dict(reference), "tuning_species": None},
         "DANN semi": {"model": "dann", "params": {**weighted, "mode": "semi"}, "tuning_species": None},
         "DANN semi, unweighted": {"model": "dann", "params": {**net, "mode": "semi", "class_weight": None},
                                   "tuning_species": None},
         "DANN unsupervised": {"model": "dann", "params": {**weighted, "mode": "unsupervised"},
                               "tuning_species": "mouse"},
+        "DANN reference": {"model": "dann_reference", "params": dict(reference), "tuning_species": None},
     }
 
 
@@ -475,22 +485,27 @@ def slug(label: str) -> str:
 def run_models(task: TaskData, models: Mapping[str, Mapping[str, Any]], *, n_folds: int, n_repeats: int,
                seed: int, n_trials: int = 0, n_jobs: int = 1, out_dir: str | Path | None = None,
                study_dir: str | Path | None = None, tuned: Sequence[str] | None = None,
-               storage: str | None = None) -> dict[str, Report]:
+               storage: str | None = None, pruner: str = "median") -> dict[str, Report]:
     """:func:`~neurotype.protocol.evaluation.evaluate` every model of :func:`table1_models` on the same folds.
 
-    ``tuned`` names the models that get ``n_trials`` Optuna trials per outer fold (default: all);
-    the others run with their fixed parameters. Each report is saved as
-    ``out_dir/<slug(label)>.json``; studies go to ``storage`` (an Optuna RDB URL) or SQLite files in ``study_dir``.
+    ``tuned`` names the models that get ``n_trials`` Optuna trials per outer fold (default: all,
+    the same budget each); the others run with their fixed parameters. All models' folds share
+    one pool of ``n_jobs`` workers (:func:`~neurotype.protocol.evaluation.evaluate_many`). Each
+    report is saved as ``out_dir/<slug(label)>.json``; studies go to ``storage`` (an Optuna RDB
+    URL) or SQLite files in ``study_dir``; ``pruner`` stops unpromising network trials
+    (:data:`neurotype.protocol.tuning.PRUNERS`).
     """
-    reports: dict[str, Report] = {}
+    calls = {}
     for label, entry in models.items():
         trials = n_trials if tuned is None or label in tuned else 0
-        reports[label] = evaluate(task, entry["model"], params=dict(entry["params"]), n_folds=n_folds,
-                                  n_repeats=n_repeats, seed=seed, n_trials=trials, n_jobs=n_jobs,
-                                  tuning_species=entry.get("tuning_species"), study_dir=study_dir,
-                                  storage=storage if trials else None)
-        if out_dir is not None:
-            reports[label].save(Path(out_dir) / f"{slug(label)}.json")
+        calls[label] = {"model": entry["model"], "params": dict(entry["params"]), "n_folds": n_folds,
+                        "n_repeats": n_repeats, "seed": seed, "n_trials": trials,
+                        "tuning_species": entry.get("tuning_species"), "study_dir": study_dir,
+                        "storage": storage if trials else None, "pruner": pruner}
+    reports = evaluate_many(task, calls, n_jobs=n_jobs)
+    if out_dir is not None:
+        for label, report in reports.items():
+            report.save(Path(out_dir) / f"{slug(label)}.json")
     return reports
 
 
