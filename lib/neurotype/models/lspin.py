@@ -425,7 +425,8 @@ class LSPINClassifier(TorchClassifier):
         if callback is None or validation is None:
             return None
         known = np.isin(np.asarray(validation[1]), self.classes_)
-        Xv, yv = self._tensor(np.asarray(validation[0], dtype=float)[known]), self._encode(np.asarray(validation[1])[known])
+        Xv = self._tensor(np.asarray(validation[0], dtype=float)[known])
+        yv = self._encode(np.asarray(validation[1])[known])
 
         def hook(epoch: int) -> None:
             with torch.no_grad():

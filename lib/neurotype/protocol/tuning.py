@@ -87,7 +87,8 @@ def make_pruner(name: str) -> optuna.pruners.BasePruner:
     return PRUNERS[name]()
 
 
-#: Pruners a study may use. The networks report their negated validation loss every 10 epochs.
+#: Pruners a study may use. The networks report their negated validation loss (FCNN and DANN every
+#: 10 epochs, LSPIN every 100; the step is the epoch).
 #: ``median`` (Optuna's default): stop a trial whose value trails the median of earlier trials at
 #: the same epoch, after 5 start-up trials. ``asha``: asynchronous successive halving (Li et al.
 #: 2020): rungs at 10, 30, 90, 270, ... epochs; a trial passes a rung only when its value is in the
