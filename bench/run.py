@@ -6,13 +6,14 @@ so that runs on noisy or different machines can be compared.
     .venv/bin/python bench/run.py                  # model fits and Optuna throughput
     .venv/bin/python bench/run.py --chapters smoke # + each chapter's wall time and peak memory
     .venv/bin/python bench/run.py --make-book      # + `make book` end to end (minutes)
-
-Without ``--make-book`` the table still shows the last full `make book`'s wall time, as its runner
-recorded it (``results/book_timing.json``: every chapter executed with the tuned full profile, and
-the HTML build), with the date it ran: a measurement of an earlier run on this machine, not of this
-run, so its ratio uses this run's SVC fit only as a yardstick.
     .venv/bin/python bench/run.py --scaleout       # + trials/min of one study with 1, 2, 3 `tune` workers
                                                    #   (bench/scaleout.py; SQLite and a local PostgreSQL)
+
+Without ``--make-book`` the table still shows the last full `make book`'s wall time, as its runner
+recorded it (``results/book_timing.json``: every chapter executed with the tuned full profile, no
+parameter changed but the workers and the storage, and the HTML build), with the date it ran: a
+measurement of an earlier run on this machine, not of this run, so its ratio uses this run's SVC fit
+only as a yardstick.
 """
 
 from __future__ import annotations
@@ -202,8 +203,9 @@ def main() -> None:
         seconds = time.perf_counter() - start
         rows["make_book_s"] = {"value": seconds, "ratio_to_svc": seconds / svc, "exit_status": status}
     recorded = paths.ROOT / "results" / "book_timing.json"
-    if recorded.is_file():  # the last whole `make book` (full profile), as the runner recorded it
-        last = json.loads(recorded.read_text())
+    last = json.loads(recorded.read_text()) if recorded.is_file() else None
+    if last and last["profile"] == "full" and not set(last["overrides"]) - {"n_jobs", "storage"}:
+        # the last whole `make book` of the full profile as it stands, as the runner recorded it
         rows["make_book_full_last_run_s"] = {"value": last["seconds"], "ratio_to_svc": last["seconds"] / svc,
                                              "date": last["date"], "chapters_s": last["chapters_s"]}
 

@@ -79,6 +79,7 @@ from neurotype.paper import claims
 from neurotype.paper.headline import PRIMARY_TABLE1 as PRIMARY, single_split_label
 from neurotype.plots import dann as dann_plots
 from neurotype.protocol.reports import write_chapter_report
+from neurotype.protocol.tuning import PRUNER_SENTENCES
 
 plt.rcParams["figure.dpi"] = 110
 started = time.perf_counter()
@@ -87,7 +88,8 @@ out_dir = Path(results_dir) / "03_dann"
 task = data.broad_task(feature_set)
 human = task.species == "human"
 glue_values({**{k: params[k] for k in ("n_folds", "n_repeats", "seed", "n_trials", "class_weight", "n_split_repeats",
-                                       "n_repeats_tuned", "pruner")},
+                                       "n_repeats_tuned")},
+             "pruner_sentence": PRUNER_SENTENCES[pruner],
              "reference_stopping": ("every epoch runs, as in the paper's code" if reference_patience is None else
                                     f"they stop early after {reference_patience} epochs without a better inner "
                                     "validation loss, as ours do (the paper's code ran every epoch; the paper "
@@ -129,10 +131,12 @@ glue_values({**{k: params[k] for k in ("n_folds", "n_repeats", "seed", "n_trials
 # (TPE sampler) with {glue:text}`n_trials` trials each — the same budget for baselines and networks —
 # over each model's search space (the networks': the paper's grid, plus λ for the DANNs), scored on the
 # inner validation split only,
-# {glue:text}`n_folds` folds × {glue:text}`n_repeats_tuned` repeat(s). A pruner ({glue:text}`pruner`) stops a
-# network whose validation loss trails the earlier trials' at the same epoch; a pruned trial counts towards
-# the budget, as in Optuna's own. The best trial's settings are refitted on the outer training fold. The secondary table
-# holds every model with its default settings, {glue:text}`n_folds` folds × {glue:text}`n_repeats` repeats.
+# {glue:text}`n_folds` folds × {glue:text}`n_repeats_tuned` repeat(s). During tuning {glue:text}`pruner_sentence`;
+# a pruned trial counts towards the budget, as in Optuna's own. A baseline is then refitted with the best
+# trial's settings on the whole outer training fold; a network keeps the best trial's own model, which is what
+# a refit would train again (the same settings, seed and inner split, stopping early on it). The secondary
+# table holds every model with its default settings, {glue:text}`n_folds` folds × {glue:text}`n_repeats`
+# repeats.
 
 # %% tags=["remove-cell"]
 models = transfer.table1_models(class_weight=class_weight, network=network, reference_patience=reference_patience)
@@ -358,7 +362,8 @@ print(write_chapter_report(out_dir, params, started=started, estimates={
     **comparison.report_estimates(defaults), **comparison.report_estimates({f"{label}, tuned": report
                                                                             for label, report in tuned.items()}),
     single_split_label(PRIMARY): single.summaries()}, results={
-    "primary": PRIMARY, "reports": {label: f"{transfer.slug(label)}.json" for label in defaults},
+    "primary": PRIMARY, "primary_tuned": f"{PRIMARY}, tuned",
+    "reports": {label: f"{transfer.slug(label)}.json" for label in defaults},
     "tuned_reports": {label: f"tuned/{transfer.slug(label)}.json" for label in tuned},
     "model_seconds": {label: report.wall_seconds for label, report in tuned.items()},
     "single_split_scores": single.scores.to_dict(orient="records"),

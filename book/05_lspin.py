@@ -84,6 +84,7 @@ from neurotype.paper.headline import (PRIMARY_TABLE2 as PRIMARY, PRIMARY_TUNED_T
                                       difference_label, single_split_label)
 from neurotype.plots import lspin as lspin_plots
 from neurotype.protocol.reports import write_chapter_report
+from neurotype.protocol.tuning import PRUNER_SENTENCES
 
 plt.rcParams["figure.dpi"] = 110
 started = time.perf_counter()
@@ -92,7 +93,8 @@ protocol = dict(n_folds=n_folds, seed=seed, n_jobs=n_jobs, study_dir=Path(result
 task, compare_task = subclass_task(feature_set), subclass_task(compare_feature_set)
 glue_values({"paper_acc": claims.LSPIN["accuracy"], "paper_f1": claims.LSPIN["f1_macro"], "primary": PRIMARY,
              "primary_tuned": PRIMARY_TUNED,
-             **{k: params[k] for k in ("n_folds", "n_repeats", "n_repeats_compare", "n_trials", "n_repeats_tuned", "pruner",
+             "pruner_sentence": PRUNER_SENTENCES[pruner],
+             **{k: params[k] for k in ("n_folds", "n_repeats", "n_repeats_compare", "n_trials", "n_repeats_tuned",
                                        "ensemble_members", "feature_set", "compare_feature_set", "n_split_repeats")},
              **{f"preset_{k}": f"{LSPIN_PAPER_PRESET[k]}" for k in ("lambda1", "sigma", "lr", "epochs")}})
 
@@ -105,9 +107,8 @@ glue_values({"paper_acc": claims.LSPIN["accuracy"], "paper_f1": claims.LSPIN["f1
 #   initialisation as in the reference `lspin_model.Model`, tuned over λ1 and the learning rate, every other
 #   setting as published) — tuned by Optuna with {glue:text}`n_trials` trials per outer fold (the same
 #   budget for all) on its inner validation split, {glue:text}`n_folds` folds × {glue:text}`n_repeats_tuned`
-#   repeat(s). A pruner ({glue:text}`pruner`) stops a network whose validation loss trails the earlier trials'
-#   at the same epoch (LSPIN is scored every 100 epochs, the others every 10); a pruned trial counts towards
-#   the budget, as in Optuna's own.
+#   repeat(s). During tuning {glue:text}`pruner_sentence` (LSPIN is scored every 100 epochs, the FCNN every
+#   10); a pruned trial counts towards the budget, as in Optuna's own.
 # * **Table 2, default settings (secondary)**: every model with its default hyperparameters (LSPIN: the
 #   paper's published settings, $\lambda_1$ = {glue:text}`preset_lambda1`, $\sigma$ = {glue:text}`preset_sigma`,
 #   SGD with learning rate {glue:text}`preset_lr`, {glue:text}`preset_epochs` full-batch epochs, in our

@@ -344,12 +344,14 @@ def _comparable(report: Report) -> dict:
 
 def test_evaluate_many_gives_each_call_the_report_of_evaluate(toy_task, tmp_path):
     """Folds of two models share one pool of two workers; each report equals its own evaluate call."""
-    calls = {"tuned svc": {"model": "svc", "n_folds": 3, "n_repeats": 1, "seed": 2, "n_trials": 3,
-                           "study_dir": tmp_path / "many"},
-             "logreg, flag": {"model": "logreg", "n_folds": 3, "n_repeats": 2, "seed": 2,
-                              "params": {"species_flag": True}}}
+    # The untuned call comes first but is queued last: the reports must still reach their own labels.
+    calls = {"logreg, flag": {"model": "logreg", "n_folds": 3, "n_repeats": 2, "seed": 2,
+                              "params": {"species_flag": True}},
+             "tuned svc": {"model": "svc", "n_folds": 3, "n_repeats": 1, "seed": 2, "n_trials": 3,
+                           "study_dir": tmp_path / "many"}}
     together = evaluation.evaluate_many(toy_task, calls, n_jobs=2)
-    assert list(together) == ["tuned svc", "logreg, flag"]
+    assert list(together) == ["logreg, flag", "tuned svc"]
+    assert together["logreg, flag"].model == "logreg" and together["tuned svc"].model == "svc"
     alone = {"tuned svc": evaluate(toy_task, "svc", n_folds=3, n_repeats=1, seed=2, n_trials=3,
                                    study_dir=tmp_path / "alone"),
              "logreg, flag": evaluate(toy_task, "logreg", n_folds=3, n_repeats=2, seed=2,
@@ -376,15 +378,23 @@ def test_same_seed_same_tuned_network_report(toy_task, tmp_path, model, params, 
     for fold in first.per_fold:
         tuning = fold["tuning"]
         assert tuning["n_complete_trials"] + tuning["n_pruned_trials"] == 6
+    if pruner == "asha":  # successive halving prunes within six trials (the median pruner starts after five)
+        assert sum(fold["tuning"]["n_pruned_trials"] for fold in first.per_fold) > 0
+        assert first.per_fold[0]["tuning"]["study_name"] != evaluate(
+            toy_task, model, n_folds=2, n_repeats=1, seed=4, n_trials=1, params=params,
+            study_dir=tmp_path / "median").per_fold[0]["tuning"]["study_name"]
     with pytest.raises(ValueError, match="unknown pruner"):
         evaluate(toy_task, "logreg", n_folds=2, n_repeats=1, n_trials=1, pruner="hyperband", study_dir=tmp_path)
 
 
-def test_the_best_trials_model_is_the_refit_it_replaces(toy_task, tmp_path, monkeypatch):
-    """An early-stopping network's refit (same parameters, seed and inner split) is its best trial's model."""
+@pytest.mark.parametrize("model, params", [("dann", {"max_epochs": 25, "patience": 5}),
+                                           ("fcnn_reference", {"max_epochs": 12})])
+def test_the_best_trials_model_is_the_refit_it_replaces(toy_task, tmp_path, monkeypatch, model, params):
+    """A validation-split network's refit (same parameters, seed and inner split) is its best trial's model,
+    with early stopping (dann) and without (fcnn_reference trains every epoch)."""
     def run(name: str) -> Report:
-        return evaluate(toy_task, "dann", n_folds=2, n_repeats=1, seed=1, n_trials=4,
-                        params={"max_epochs": 25, "patience": 5}, study_dir=tmp_path / name)
+        return evaluate(toy_task, model, n_folds=2, n_repeats=1, seed=1, n_trials=4, params=params,
+                        study_dir=tmp_path / name)
 
     reused = run("reused")
     monkeypatch.setattr(TuningObjective, "keep_best_fit", False)
@@ -396,3 +406,10 @@ def test_the_best_trials_model_is_the_refit_it_replaces(toy_task, tmp_path, monk
             fold["tuning"].pop("best_trial_model_reused")
     assert _comparable(reused) == _comparable(refitted)
     assert reused.predictions == refitted.predictions
+
+
+def test_helper_workers_never_hand_over_a_trial_model(toy_task, tmp_path):
+    """With helper processes (another torch thread count than the refit) the refit is always trained anew."""
+    report = evaluate(toy_task, "dann", n_folds=2, n_repeats=1, seed=1, n_trials=3, tuning_workers=2,
+                      params={"max_epochs": 15, "patience": 5}, study_dir=tmp_path)
+    assert [fold["tuning"]["best_trial_model_reused"] for fold in report.per_fold] == [False, False]

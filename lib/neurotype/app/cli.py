@@ -176,7 +176,7 @@ def cmd_data_summary(args: argparse.Namespace) -> int:
 def _check_tuning_options(args: argparse.Namespace) -> None:
     if args.trials < 0 or (args.command == "tune" and args.trials < 1):
         raise UserError(f"--trials {args.trials}: expected a {'positive' if args.command == 'tune' else 'non-negative'}"
-                        " number (the study-wide total of complete trials)")
+                        " number (the study-wide total of finished trials: complete or pruned)")
     if args.workers < 1:
         raise UserError(f"--workers {args.workers}: expected at least 1")
     if args.heartbeat is not None and args.heartbeat < 1:
@@ -214,7 +214,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     report.save(out / "report.json")
     table = compare([report], metrics=("accuracy", "balanced_accuracy", "f1_macro"))
     print(f"{args.model} on {args.task} ({args.feature_set}), {folds} folds x {repeats} repeats, "
-          f"{trials} complete trials per fold's study, seed {args.seed}; mean [95% interval]:")
+          f"{trials} finished (complete or pruned) trials per fold's study, seed {args.seed}; mean [95% interval]:")
     print(table.to_string())
     print(f"report: {out / 'report.json'}")
     return EXIT_OK

@@ -28,7 +28,10 @@ Studies: one Optuna study per (model, outer fold), with a deterministic name
 (:func:`study_name`). Any number of processes, on one machine or many, may run the same
 :func:`evaluate` call on one storage (``storage=`` a PostgreSQL URL): they fill each fold's study
 together up to ``n_trials`` finished (COMPLETE or PRUNED) trials (:mod:`neurotype.protocol.tuning`), then each reads
-the finished study and refits, so they all write the same report.
+the finished study and refits, so they all write the same report (an early-stopping network's
+refit is the best trial's model itself where the process fitted that trial: the same settings,
+seed and inner split train it again bit for bit; ``best_trial_model_reused`` in each fold's tuning
+record says which).
 """
 
 from __future__ import annotations
@@ -394,7 +397,8 @@ def _run_fold(task: TaskData, spec: ModelSpec, fold, *, n_folds: int, seed: int,
     final_params = spec.params({**best_params, **fixed})
     refit_rows = fit_rows if spec.uses_validation else train
     _check_disjoint(ids[refit_rows], test_ids, f"repeat {fold.repeat} fold {fold.fold} final fit")
-    estimator = objective.fitted(tuning_info["best_trial"]) if n_trials > 0 else None
+    # (Only with one tuning worker: helper workers train with another torch thread count than the refit.)
+    estimator = objective.fitted(tuning_info["best_trial"]) if n_trials > 0 and tuning_workers == 1 else None
     if tuning_info is not None:
         tuning_info["best_trial_model_reused"] = estimator is not None
     if estimator is None:
@@ -538,7 +542,7 @@ def evaluate_many(task: TaskData, calls: Mapping[str, Mapping[str, Any]], *, n_j
 
     Each call's report is the report :func:`evaluate` gives with the same arguments (every fold is
     seeded on its own, so the order and the worker a fold runs in change nothing; tested), but
-    the folds of all calls are queued together, in the order given: a worker that finishes one
+    the folds of all calls are queued together (tuned networks first): a worker that finishes one
     model's last fold starts the next model's first instead of idling while the other worker
     finishes (with five folds on two workers, a third of each model's last round).
 

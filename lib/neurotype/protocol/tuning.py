@@ -65,7 +65,7 @@ from sqlalchemy.pool import NullPool
 __all__ = [
     "DEFAULT_HEARTBEAT_S", "GRACE_HEARTBEATS", "WORKER_ATTR", "StudyMismatchError", "StorageError", "StorageLock",
     "PerTrialSeededSampler", "SharedStudy", "tune_study", "trial_seed", "sqlite_url", "display_url", "PRUNERS",
-    "make_pruner", "FINISHED",
+    "PRUNER_SENTENCES", "make_pruner", "FINISHED",
     "open_storage", "set_aside_studies",
 ]
 
@@ -87,15 +87,24 @@ def make_pruner(name: str) -> optuna.pruners.BasePruner:
     return PRUNERS[name]()
 
 
-#: Pruners a study may use. The networks report their negated validation loss (FCNN and DANN every
-#: 10 epochs, LSPIN every 100; the step is the epoch).
-#: ``median`` (Optuna's default): stop a trial whose value trails the median of earlier trials at
-#: the same epoch, after 5 start-up trials. ``asha``: asynchronous successive halving (Li et al.
-#: 2020): rungs at 10, 30, 90, 270, ... epochs; a trial passes a rung only when its value is in the
-#: best third of the trials that reached that rung. Models that report nothing are never pruned.
+#: Pruners a study may use. The networks report their negated validation loss with a step that
+#: counts epochs: FCNN and DANN the 0-based index of every tenth epoch (9, 19, 29, ...), LSPIN the
+#: epochs done, every 100 (100, 200, ...). ``median`` (Optuna's default): stop a trial whose value
+#: trails the median of earlier trials at the same step, after 5 start-up trials. ``asha``:
+#: asynchronous successive halving (Li et al. 2020): rungs at steps 10, 30, 90, 270, ...; a trial
+#: passes a rung only when its value is in the best third of the trials that reached that rung (the
+#: FCNN and DANN meet the first rung at step 19, LSPIN meets the first three at step 100). Models
+#: that report nothing are never pruned.
 PRUNERS: dict[str, Callable[[], optuna.pruners.BasePruner]] = {
     "median": optuna.pruners.MedianPruner,
     "asha": lambda: optuna.pruners.SuccessiveHalvingPruner(min_resource=10, reduction_factor=3),
+}
+#: What each pruner does, in a sentence for the chapters.
+PRUNER_SENTENCES: dict[str, str] = {
+    "median": "a median pruner stops a network whose validation loss trails the median of the earlier trials "
+              "at the same epoch (after five start-up trials)",
+    "asha": "successive halving stops a network unless its validation loss is among the best third of the "
+            "trials that reached 10, 30, 90, … epochs",
 }
 
 
@@ -603,8 +612,8 @@ def tune_study(objective: Callable[[optuna.Trial], float], name: str, url: str, 
     Returns
     -------
     best_params, info
-        The best trial's ``params`` user attribute (the objective records the full parameter set
-        there) among the first ``n_trials`` complete trials, and a summary: ``study_name``,
+        The ``params`` user attribute (the objective records the full parameter set there) of the
+        best COMPLETE trial among the first ``n_trials`` finished ones, and a summary: ``study_name``,
         ``storage`` (password hidden), ``n_trials`` (requested), ``n_complete_trials``, ``n_pruned_trials``,
         ``trials_run_here`` (by this call's processes), ``best_trial``, ``best_value``,
         ``search_space``.
