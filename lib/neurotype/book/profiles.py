@@ -22,8 +22,8 @@ import types
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-__all__ = ["Parameter", "PARAMETERS", "CHAPTER_PARAMETERS", "PROFILES", "TUNING_TRIALS", "ChapterParameters", "ParameterError",
-           "profile_values", "check_value", "resolve_parameters", "default_results_dir"]
+__all__ = ["Parameter", "PARAMETERS", "CHAPTER_PARAMETERS", "PROFILES", "TUNING_TRIALS", "ChapterParameters",
+           "ParameterError", "profile_values", "check_value", "resolve_parameters", "default_results_dir"]
 
 
 class ParameterError(ValueError):
