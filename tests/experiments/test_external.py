@@ -126,6 +126,7 @@ def test_headline_rows_say_whether_the_model_transfers(tmp_path):
     assert m1.measured == Estimate(0.52, 0.49, 0.55) and not m1.consistent
     assert m1.verdict.startswith("Does not transfer") and "0.400" in m1.verdict
     assert lee.consistent and lee.verdict.startswith("Transfers")
+    assert (m1.short, lee.short) == ("Does not transfer.", "Transfers.")
     assert {row.chapter for row in rows.values()} == {"08_external"}
 
 

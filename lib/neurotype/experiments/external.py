@@ -799,6 +799,9 @@ class ExternalHeadlineRow:
     verdict: str
     #: whether the ACTD model keeps its ACTD cross-validation accuracy on the external cells
     consistent: bool
+    #: the verdict in a few words ("Transfers." or "Does not transfer."), for a table whose other
+    #: columns hold the numbers
+    short: str = ""
 
 
 def external_headline_rows(results_dir: Path | str) -> list[ExternalHeadlineRow]:
@@ -826,5 +829,6 @@ def external_headline_rows(results_dir: Path | str) -> list[ExternalHeadlineRow]
         rows.append(ExternalHeadlineRow(
             claim=f"{_MODEL_NAMES.get(model, model)} trained on ACTD cells, applied to {source.title}: "
                   "balanced accuracy",
-            measured=measured, chapter=CHAPTER, verdict=verdict, consistent=bool(kept)))
+            measured=measured, chapter=CHAPTER, verdict=verdict, consistent=bool(kept),
+            short="Transfers." if kept else "Does not transfer."))
     return rows

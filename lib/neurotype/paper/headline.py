@@ -206,7 +206,7 @@ def external_rows(results_dir: Path | str) -> list[HeadlineRow]:
                       for chapter in ("03_dann", "04_ablation", "05_lspin", "08_external")])
     return [HeadlineRow(row.claim, None, row.measured, None, row.chapter,
                         Verdict(row.verdict, row.consistent, "ACTD cross-validation on the same features",
-                                short=row.verdict.split(":")[0] + "."))
+                                short=row.short))
             for row in external_headline_rows(results)]
 
 
