@@ -114,23 +114,25 @@ def test_a_pickle_as_model_json_is_refused(copy_model, marker):
     refused(directory, marker, "unreadable")
 
 
+def _plant_model_pkl(directory: Path, marker, edit_meta) -> None:
+    """Edit model.json with ``edit_meta(meta)`` and plant a pickle as model.pkl."""
+    meta = read_meta(directory)
+    edit_meta(meta)
+    write_meta(directory, meta)
+    (directory / "model.pkl").write_bytes(payload(marker))
+
+
 def test_a_model_json_without_files_and_a_planted_model_pkl(copy_model, marker):
     """The issue's reproduction: without a ``files`` entry the old loader unpickled model.pkl unchecked."""
     directory = copy_model("logreg")
-    meta = read_meta(directory)
-    del meta["files"]
-    write_meta(directory, meta)
-    (directory / "model.pkl").write_bytes(payload(marker))
+    _plant_model_pkl(directory, marker, lambda meta: meta.pop("files"))
     refused(directory, marker, "lacks the field 'files'")
 
 
 def test_kind_sklearn_on_a_torch_model_with_a_planted_model_pkl(copy_model, marker):
     directory = copy_model("lspin")
-    meta = read_meta(directory)
-    meta["kind"] = "sklearn"
-    meta["files"] = {"model.pkl": hashlib.sha256(payload(marker)).hexdigest()}
-    write_meta(directory, meta)
-    (directory / "model.pkl").write_bytes(payload(marker))
+    _plant_model_pkl(directory, marker, lambda meta: meta.update(
+        kind="sklearn", files={"model.pkl": hashlib.sha256(payload(marker)).hexdigest()}))
     refused(directory, marker, "kind 'sklearn' does not fit model 'lspin'")
 
 
@@ -146,10 +148,8 @@ def test_a_torch_model_relabelled_as_logreg_reads_only_model_skops(copy_model, m
 
 def test_a_schema_1_directory_with_a_pickle_is_refused_with_a_way_forward(copy_model, marker):
     directory = copy_model("logreg")
-    meta = read_meta(directory)
-    meta.update(schema_version=1, files={"model.pkl": hashlib.sha256(payload(marker)).hexdigest()})
-    write_meta(directory, meta)
-    (directory / "model.pkl").write_bytes(payload(marker))
+    _plant_model_pkl(directory, marker, lambda meta: meta.update(
+        schema_version=1, files={"model.pkl": hashlib.sha256(payload(marker)).hexdigest()}))
     message = refused(directory, marker, "schema version 1")
     assert "re-train" in message and "neurotype train" in message
 
@@ -168,11 +168,14 @@ def test_weights_pt_holding_pickled_objects_is_refused(copy_model, marker, how):
     refused(directory, marker, "not a plain PyTorch weights file")
 
 
-def test_a_pickle_as_model_skops_is_refused(copy_model, marker):
-    directory = copy_model("rf")
-    (directory / "model.skops").write_bytes(payload(marker))
-    restamp(directory, "model.skops")
-    refused(directory, marker, "not a skops file")
+@pytest.mark.parametrize("model, file, message", [
+    ("rf", "model.skops", "not a skops file"),
+    ("xgb", "model.xgb.json", "not an XGBoost JSON model written by neurotype")])
+def test_a_pickle_in_place_of_the_model_file_is_refused(copy_model, marker, model, file, message):
+    directory = copy_model(model)
+    (directory / file).write_bytes(payload(marker))
+    restamp(directory, file)
+    refused(directory, marker, message)
 
 
 def _rewrite_skops_schema(path: Path, edit) -> None:
@@ -214,13 +217,6 @@ def test_a_skops_file_with_a_type_skops_would_trust_but_neurotype_does_not(copy_
     (directory / "model.skops").write_bytes(skops.io.dumps(stored))
     restamp(directory, "model.skops")
     refused(directory, marker, "'sklearn.pipeline.Pipeline' (ObjectNode), which is not an allowed type")
-
-
-def test_a_pickle_as_the_xgboost_model_is_refused(copy_model, marker):
-    directory = copy_model("xgb")
-    (directory / "model.xgb.json").write_bytes(payload(marker))
-    restamp(directory, "model.xgb.json")
-    refused(directory, marker, "not an XGBoost JSON model written by neurotype")
 
 
 # --- model.json cannot change the meaning on its own -----------------------------------------
