@@ -221,8 +221,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
-    import os
-
+    from neurotype.app.saved import write_atomically
     from neurotype.protocol.evaluation import tune
 
     out = Path(args.out)
@@ -235,11 +234,9 @@ def cmd_tune(args: argparse.Namespace) -> int:
                       workers=args.workers, heartbeat_s=args.heartbeat)
     out.parent.mkdir(parents=True, exist_ok=True)
     # Written whole and renamed into place: workers that finish together never leave half a file.
-    partial = out.with_name(f".{out.name}.{os.getpid()}.partial")
-    partial.write_text(json.dumps({"task": args.task, "model": args.model, "feature_set": args.feature_set,
-                                   "seed": args.seed, "best_params": best, "study": info}, indent=2,
-                                  default=str) + "\n")
-    partial.replace(out)
+    write_atomically(out, (json.dumps({"task": args.task, "model": args.model, "feature_set": args.feature_set,
+                                       "seed": args.seed, "best_params": best, "study": info}, indent=2,
+                                      default=str) + "\n").encode())
     print(f"best inner-validation score {info['best_value']:.4f} after {info['n_complete_trials']} trials "
           f"({info['trials_run_here']} run by this command; study {info['study_name']} in {info['storage']})")
     print(f"parameters written to {out}; use them with: neurotype train ... --params {out}")

@@ -107,7 +107,6 @@ EXTERNAL_SOURCES: dict[str, ExternalSource] = {
 }
 
 #: Columns every tidy external table starts with.
-_ID_COLUMNS = ("specimen_id", "species", "dataset", "lab_label", "subclass")
 
 
 def feature_map_path(name: str, data_dir: Path | None = None) -> Path:

@@ -28,7 +28,8 @@ from torch import nn
 from neurotype.models.base import TorchClassifier, initialise, make_optimizer, member_seed, mlp
 
 __all__ = ["expected_open_gates", "member_seed", "rbf_kernel", "LSPIN", "LSPINClassifier",
-           "open_gates", "noise_generator", "train_full_batch_sgd", "default_row_chunks", "LSPIN_PAPER_PRESET", "ENGINES"]
+           "open_gates", "noise_generator", "train_full_batch_sgd", "default_row_chunks", "LSPIN_PAPER_PRESET", "ENGINES",
+           "PRUNE_EVERY"]
 
 #: Training paths of :class:`LSPINClassifier` (``auto`` picks ``fused`` whenever it applies).
 ENGINES = ("auto", "fused", "autograd")
@@ -52,6 +53,10 @@ def open_gates(mu: torch.Tensor, sigma: float, stochastic: bool,
     # train_full_batch_sgd draws the same standard normals, as normal_(0.5, sigma) with the 0.5 folded in
     noise = sigma * torch.randn(mu.shape, generator=generator, dtype=mu.dtype) if stochastic else 0.0
     return torch.clamp(0.5 + mu + noise, 0.0, 1.0)
+
+
+#: Epochs between two reports of the validation loss to a tuning pruner (both training paths).
+PRUNE_EVERY = 100
 
 
 def noise_generator(seed: int) -> torch.Generator:
@@ -153,8 +158,7 @@ def train_full_batch_sgd(modules: Sequence[LSPIN], X: torch.Tensor, y: torch.Ten
                          lambda1: float, lambda2: float = 0.0, weight_decay: float = 0.0,
                          class_weights: torch.Tensor | None = None, generators: Sequence[torch.Generator],
                          activation: str = "tanh", kernel_width: float | None = None,
-                         row_chunks: int | None = None, on_epoch: Callable[[int], None] | None = None,
-                         every: int = 100) -> None:
+                         row_chunks: int | None = None, on_epoch: Callable[[int], None] | None = None) -> None:
     """Train ``K`` LSPIN modules on the same rows with full-batch SGD, fused and batched.
 
     Each module is trained exactly as the autograd path would train it alone (the loss of
@@ -175,8 +179,8 @@ def train_full_batch_sgd(modules: Sequence[LSPIN], X: torch.Tensor, y: torch.Ten
         of weight zero), so that every product runs as ``K * row_chunks`` batched blocks;
         gradients are summed over the blocks, so only the order of float additions changes.
         ``None``: :func:`default_row_chunks`.
-    on_epoch, every
-        After every ``every``-th epoch but the last, the current weights (and batch-normalisation
+    on_epoch
+        After every :data:`PRUNE_EVERY`-th epoch but the last, the current weights (and batch-normalisation
         statistics) are copied into ``modules`` and ``on_epoch(epochs done)`` is called (e.g. to
         score a validation split for a pruner, which may raise to stop training). It reads the
         modules only; the training is the same with or without it.
@@ -356,7 +360,7 @@ def train_full_batch_sgd(modules: Sequence[LSPIN], X: torch.Tensor, y: torch.Ten
         if weight_decay:
             torch._foreach_add_(grads, params, alpha=weight_decay)
         torch._foreach_add_(params, grads, alpha=-lr)
-        if on_epoch is not None and (epoch + 1) % every == 0 and epoch + 1 < epochs:
+        if on_epoch is not None and (epoch + 1) % PRUNE_EVERY == 0 and epoch + 1 < epochs:
             write_back()
             on_epoch(epoch + 1)
     write_back()
@@ -410,7 +414,7 @@ class LSPINClassifier(TorchClassifier):
         self.batch_norm, self.init = batch_norm, init
 
     def set_pruning_callback(self, callback, X_val=None, y_val=None) -> None:
-        """During tuning: ``callback(epoch, -validation loss)`` every 100 epochs (may raise to prune).
+        """During tuning: ``callback(epoch, -validation loss)`` every :data:`PRUNE_EVERY` epochs (may raise to prune).
 
         LSPIN trains for a fixed number of epochs without early stopping, so the validation rows
         (``X_val``, ``y_val``) serve the pruner only; they never change the training.
@@ -502,7 +506,7 @@ class LSPINClassifier(TorchClassifier):
         batch_size = self.batch_size or len(yt)
         module.train()
         for epoch in range(self.epochs):
-            if hook is not None and epoch and epoch % 100 == 0:
+            if hook is not None and epoch and epoch % PRUNE_EVERY == 0:
                 hook(epoch)
             order = torch.randperm(len(yt), generator=order_generator) if batch_size < len(yt) else None
             for start in range(0, len(yt), batch_size):

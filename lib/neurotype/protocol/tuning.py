@@ -145,6 +145,11 @@ def _int64_key(text: str) -> int:
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little", signed=True)
 
 
+def _mysql_lock_name(text: str) -> str:
+    """A MySQL ``GET_LOCK`` name (at most 64 characters)."""
+    return "neurotype-" + hashlib.sha256(text.encode()).hexdigest()[:40]
+
+
 def _backend(url: str) -> str:
     try:
         parsed = make_url(url)
@@ -208,7 +213,7 @@ class StorageLock:
         elif self.kind == "postgresql":
             self._connect().execute(sqlalchemy.text("SELECT pg_advisory_lock(:key)"), {"key": _int64_key(self.key)})
         elif self.kind == "mysql":
-            name = "neurotype-" + hashlib.sha256(self.key.encode()).hexdigest()[:40]
+            name = _mysql_lock_name(self.key)
             self._connect().execute(sqlalchemy.text("SELECT GET_LOCK(:name, -1)"), {"name": name})
         self.held = True
 
@@ -223,7 +228,7 @@ class StorageLock:
             self._connect().execute(sqlalchemy.text("SELECT pg_advisory_unlock(:key)"),
                                     {"key": _int64_key(self.key)})
         elif self.kind == "mysql":
-            name = "neurotype-" + hashlib.sha256(self.key.encode()).hexdigest()[:40]
+            name = _mysql_lock_name(self.key)
             self._connect().execute(sqlalchemy.text("SELECT RELEASE_LOCK(:name)"), {"name": name})
 
     def close(self) -> None:
