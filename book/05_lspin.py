@@ -92,7 +92,6 @@ out = Path(results_dir) / "05_lspin"
 protocol = dict(n_folds=n_folds, seed=seed, n_jobs=n_jobs, study_dir=Path(results_dir) / "optuna", storage=storage)
 task, compare_task = subclass_task(feature_set), subclass_task(compare_feature_set)
 glue_values({"paper_acc": claims.LSPIN["accuracy"], "paper_f1": claims.LSPIN["f1_macro"], "primary": PRIMARY,
-             "primary_tuned": PRIMARY_TUNED,
              "pruner_sentence": PRUNER_SENTENCES[pruner],
              **{k: params[k] for k in ("n_folds", "n_repeats", "n_repeats_compare", "n_trials", "n_repeats_tuned",
                                        "ensemble_members", "feature_set", "compare_feature_set", "n_split_repeats")},

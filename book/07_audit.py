@@ -66,9 +66,8 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import torch
-from myst_nb import glue
 
-from neurotype.book.display import glue_values, table
+from neurotype.book.display import glue_figure, glue_values, table
 from neurotype.data.tables import broad_task, subclass_task
 from neurotype.experiments import audit
 from neurotype.experiments.comparison import report_estimates
@@ -80,12 +79,6 @@ from neurotype.protocol.reports import write_chapter_report
 started = time.perf_counter()
 torch.set_num_threads(1)
 plt.rcParams["figure.dpi"] = 110
-
-
-def show_figure(name, fig):
-    glue(name, fig, display=False)
-    plt.close(fig)
-
 
 tables = audit.read_original_tables()
 split = audit.reenact_lspin_split(tables)
@@ -129,8 +122,8 @@ table(split.class_table(), "tab-audit-lspin-split",
 # %% tags=["remove-cell"]
 split_effect = audit.split_effect(tables, split_models, n_repeats=n_repeats, seed=seed, n_permutations=n_permutations,
                                   n_jobs=n_jobs)
-show_figure("fig-audit-composition", audit_plots.plot_composition(split_effect.compositions))
-show_figure("fig-audit-split", audit_plots.plot_split_effect(split_effect.scores, "accuracy", species="human"))
+glue_figure("fig-audit-composition", audit_plots.plot_composition(split_effect.compositions))
+glue_figure("fig-audit-split", audit_plots.plot_split_effect(split_effect.scores, "accuracy", species="human"))
 glue_values({**{f"tvd_{s}": f.attrs["tvd"] for s, f in split_effect.compositions.items()},
              **{f"p_{s}": p for s, p in split_effect.pvalues.items()}, "n_permutations": f"{n_permutations:,}",
              **{f"split_{k}": v for k, v in split_effect.numbers(summary_model, "human").items()}})
@@ -242,7 +235,7 @@ table(scaling.table(), "tab-audit-scaling", "Accuracy of models trained on the D
 
 # %% tags=["remove-cell"]
 selection = audit.selection_effect(split.task, n_configurations, n_repeats=n_repeats, seed=seed, n_jobs=n_jobs)
-show_figure("fig-audit-selection", audit_plots.plot_selection(selection.per_fold))
+glue_figure("fig-audit-selection", audit_plots.plot_selection(selection.per_fold))
 glue_values({**{f"sel_{k}": v for k, v in selection.numbers().items()},
              "sel_positive_share": f"{selection.numbers()['positive_share']:.0%}"})
 
@@ -394,7 +387,7 @@ table(compare(honest, metrics=["accuracy", "balanced_accuracy", "f1_macro"], spe
 
 # %% tags=["remove-cell"]
 summary = audit.summary_rows(summary_model, split_effect, dropna_effect, scaling, selection, baselines, averages, fig11)
-show_figure("fig-audit-summary", audit_plots.plot_summary(audit.summary_frame(summary, raw=True)))
+glue_figure("fig-audit-summary", audit_plots.plot_summary(audit.summary_frame(summary, raw=True)))
 
 # %% tags=["remove-input"]
 table(audit.summary_frame(summary), "tab-audit-summary", "The audit in one table: per flaw, the number as the "

@@ -57,9 +57,8 @@ import time
 from pathlib import Path
 
 import matplotlib.pyplot as plt
-from myst_nb import glue
 
-from neurotype.book.display import glue_values, readable_columns, table
+from neurotype.book.display import glue_figure, glue_values, readable_columns, table
 from neurotype.data import subclass_task
 from neurotype.experiments import external
 from neurotype.plots import external as external_plots
@@ -68,12 +67,6 @@ from neurotype.protocol.reports import write_chapter_report
 plt.rcParams["figure.dpi"] = 110
 started = time.perf_counter()
 WARM = "scala2021_m1_phys_temp"
-
-
-def show(name, fig):
-    glue(name, fig, display=False)
-    plt.close(fig)
-
 
 # %% [markdown]
 # ## Training on ACTD, testing elsewhere
@@ -128,7 +121,7 @@ table(external.counts_frame(runs), "tab-external-counts",
 table(external.map_frame(runs[0]), "tab-map-m1", "The M1 feature map's mapped rows.")
 
 # %% tags=["remove-input"]
-show("fig-external-shift", external_plots.plot_feature_shift(runs))
+glue_figure("fig-external-shift", external_plots.plot_feature_shift(runs))
 table(external.map_frame(runs[1]), "tab-map-lee", "The human interneuron feature map's mapped rows.")
 
 # %% [markdown]
@@ -159,7 +152,7 @@ table(external.map_frame(runs[1]), "tab-map-lee", "The human interneuron feature
 # the network calls {glue:text}`lee_glut_share` of these interneurons Glutamatergic.
 
 # %% tags=["remove-input"]
-show("fig-external-scores", external_plots.plot_scores(runs))
+glue_figure("fig-external-scores", external_plots.plot_scores(runs))
 table(external.summary_frame(runs), "tab-external-scores",
       "Balanced accuracy in ACTD cross-validation (corrected 95 % interval), on the held-out ACTD cells and on "
       "the external cells (bootstrap 95 % interval over cells), with macro F1 and expected calibration error "
@@ -179,7 +172,7 @@ table(external.summary_frame(runs), "tab-external-scores",
 # {glue:text}`lee_recall_pvalb`.
 
 # %% tags=["remove-input"]
-show("fig-external-confusion", external_plots.plot_confusions(runs, focus_model))
+glue_figure("fig-external-confusion", external_plots.plot_confusions(runs, focus_model))
 table(external.recall_frame(runs, focus_model), "tab-external-recall",
       f"Per-class recall of {focus_model} (DANN columns: the DANN), bootstrap 95 % intervals.")
 
@@ -202,7 +195,7 @@ table(external.recall_frame(runs, focus_model), "tab-external-recall",
 # promise it is on ACTD's.
 
 # %% tags=["remove-input"]
-show("fig-external-reliability", external_plots.plot_reliability(runs, focus_model))
+glue_figure("fig-external-reliability", external_plots.plot_reliability(runs, focus_model))
 
 # %% [markdown]
 # ```{glue:figure} fig-external-reliability
@@ -276,7 +269,7 @@ table(readable_columns(condition), "tab-external-condition", f"{focus_model} on 
 # guesses.
 
 # %% tags=["remove-input"]
-show("fig-external-coverage", external_plots.plot_coverage(runs, focus_model))
+glue_figure("fig-external-coverage", external_plots.plot_coverage(runs, focus_model))
 table(external.coverage_frame(runs, focus_model), "tab-external-coverage",
       f"{focus_model}: cells beyond the 95th percentile of held-out ACTD scores (flagged), accuracy of kept and "
       "flagged cells, and accuracy on the half of the cells with the lowest score.")

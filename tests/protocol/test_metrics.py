@@ -117,3 +117,10 @@ def test_confusion_matrices_by_species():
     assert matrices["mouse"].sum() + matrices["human"].sum() == matrices["all"].sum() == len(Y_TRUE)
     # Rows and columns follow the given class order, not alphabetical order.
     np.testing.assert_array_equal(confusion_matrices(Y_TRUE, Y_PRED, ("b", "a"))["all"], [[2, 1], [1, 1]])
+
+
+def test_central_95_is_the_2_5_and_97_5_percentiles():
+    from neurotype.protocol.metrics import central_95
+
+    # 0, 1, ..., 100: linear interpolation puts the 2.5 % point at 2.5 and the 97.5 % point at 97.5
+    assert central_95(np.arange(101)) == (2.5, 97.5)

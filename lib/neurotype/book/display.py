@@ -13,7 +13,8 @@ import pandas as pd
 
 from neurotype.protocol.metrics import METRIC_NAMES, metric_name
 
-__all__ = ["METRIC_NAMES", "metric_name", "readable_columns", "table_markdown", "table", "glue_values"]
+__all__ = ["METRIC_NAMES", "metric_name", "readable_columns", "table_markdown", "table", "glue_values",
+           "glue_figure"]
 
 def readable_columns(frame: pd.DataFrame) -> pd.DataFrame:
     """The same table with metric keys in its columns replaced by their display names."""
@@ -58,3 +59,12 @@ def glue_values(values: Mapping[str, Any], digits: int = 3) -> None:
     for key, value in values.items():
         text = f"{value:.{digits}f}" if isinstance(value, float) else f"{value}"
         glue(key, text, display=False)
+
+
+def glue_figure(name: str, fig) -> None:
+    """Glue a Matplotlib figure for a ``{glue:figure}`` directive and close it (it is not shown twice)."""
+    import matplotlib.pyplot as plt
+    from myst_nb import glue
+
+    glue(name, fig, display=False)
+    plt.close(fig)

@@ -56,7 +56,7 @@ from neurotype.data.tables import (BROAD_CLASSES, PAPER41_FEATURES, PAPER41_SUBC
                                    TaskData, duplicate_groups)
 from neurotype.models.registry import get_model
 from neurotype.paper import claims
-from neurotype.protocol.metrics import OVERALL, confusion_matrices, fold_metrics
+from neurotype.protocol.metrics import OVERALL, central_95, confusion_matrices, fold_metrics
 
 __all__ = [
     "ORIGINAL_TEST_FRACTION", "LSPIN_TRAIN_SIZE", "BASELINE_TRAIN_SIZE", "ORIGINAL_RANDOM_STATE",
@@ -252,11 +252,6 @@ def _parallel(jobs: list[tuple[Callable, tuple]], n_jobs: int) -> list:
     return Parallel(n_jobs=n_jobs, backend="loky")(delayed(function)(*args) for function, args in jobs)
 
 
-def _percentiles(values: Sequence[float] | np.ndarray) -> tuple[float, float]:
-    values = np.asarray(values, dtype=float)
-    return float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5))
-
-
 # --- the LSPIN script's preprocessing and split -------------------------------------------------
 
 @dataclass(frozen=True)
@@ -436,7 +431,7 @@ class SplitEffect:
         """Unshuffled score, shuffled mean and the shuffled splits' 2.5–97.5 % range."""
         rows = self.scores[(self.scores["model"] == model) & (self.scores["test_species"] == species)]
         shuffled = rows.loc[rows["split"] == "shuffled", metric].to_numpy(dtype=float)
-        low, high = _percentiles(shuffled)
+        low, high = central_95(shuffled)
         return {"unshuffled": float(rows.loc[rows["split"] == "unshuffled", metric].iloc[0]),
                 "shuffled_mean": float(shuffled.mean()), "shuffled_low": low, "shuffled_high": high,
                 "n_shuffled": int(len(shuffled))}

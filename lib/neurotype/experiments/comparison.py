@@ -29,7 +29,8 @@ from neurotype.models.registry import get_model
 from neurotype.paper import claims
 from neurotype.paper.headline import claim_verdict
 from neurotype.protocol.evaluation import Report, compare, evaluate_many, fit_model
-from neurotype.protocol.metrics import OVERALL, SCALAR_METRICS, fold_metrics, intervals_overlap, per_class_f1_name
+from neurotype.protocol.metrics import (OVERALL, SCALAR_METRICS, central_95, fold_metrics, intervals_overlap,
+                                        per_class_f1_name)
 from neurotype.protocol.reports import Estimate
 
 __all__ = ["Config", "run_models", "load_reports", "SUBCLASS_BASELINES", "table2", "interval_frame", "claims_frame",
@@ -239,7 +240,7 @@ class SplitSpread:
         values = self.scores.loc[self.scores["species"] == species, metric].dropna().to_numpy(dtype=float)
         if values.size == 0:
             raise KeyError(f"single-split spread of {self.model}: no {metric!r} for {species!r}")
-        return Estimate(float(values.mean()), float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5)))
+        return Estimate(float(values.mean()), *central_95(values))
 
     def summaries(self, metrics: Sequence[str] = SCALAR_METRICS) -> dict[str, dict[str, dict]]:
         """``{species: {metric: {mean, ci95: [2.5 %, 97.5 %], n, interval}}}`` for a chapter report."""

@@ -43,6 +43,7 @@ from neurotype.data.splits import inner_split
 from neurotype.data.tables import TaskData, duplicate_groups, subclass_task
 from neurotype.models.registry import get_model
 from neurotype.protocol.evaluation import Report, evaluate
+from neurotype.protocol.metrics import central_95
 from neurotype.protocol.reports import Estimate, read_chapter_report
 
 __all__ = [
@@ -198,8 +199,7 @@ def bootstrap_scores(y_true: np.ndarray, probabilities: Sequence[np.ndarray], cl
         values = values[np.isfinite(values)]
         if values.size < 2:
             return Estimate(float(mean))
-        low, high = np.percentile(values, [2.5, 97.5])
-        return Estimate(float(mean), float(low), float(high))
+        return Estimate(float(mean), *central_95(values))
 
     scores = {m: estimate(np.mean([p[m] for p in point]), draws[m]) for m in _METRICS}
     present = np.bincount(y_true, minlength=len(classes)) > 0

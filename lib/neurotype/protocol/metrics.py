@@ -34,7 +34,7 @@ __all__ = [
     "METRIC_NAMES", "metric_name",
     "OVERALL", "SCALAR_METRICS", "per_class_f1_name", "species_keys", "fold_metrics",
     "naive_interval", "nadeau_bengio_interval", "summarize", "aggregate_folds",
-    "confusion_matrices", "format_interval", "format_estimate", "intervals_overlap",
+    "confusion_matrices", "format_interval", "format_estimate", "intervals_overlap", "central_95",
 ]
 
 #: Key of the metrics computed on every test cell regardless of species.
@@ -124,6 +124,12 @@ def fold_metrics(y_true: Sequence[str] | np.ndarray, y_pred: Sequence[str] | np.
 def _finite(values: Sequence[float] | np.ndarray) -> np.ndarray:
     array = np.asarray([np.nan if v is None else v for v in values], dtype=float)
     return array[np.isfinite(array)]
+
+
+def central_95(values: Sequence[float] | np.ndarray) -> tuple[float, float]:
+    """The 2.5 % and 97.5 % percentiles of ``values`` (the range of single splits, bootstrap draws, ...)."""
+    values = np.asarray(values, dtype=float)
+    return float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5))
 
 
 def _interval(mean: float, half_width: float) -> list[float]:
