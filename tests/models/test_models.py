@@ -121,3 +121,35 @@ def test_neural_models_are_registered_and_build_from_their_specs(two_domains):
         model = get_model(name).make(overrides, seed=1)
         assert set(model.fit(X, codes, species=species).predict(X, species=species)) <= {0, 1}
     assert get_model("lspin").make().get_params()["lambda1"] == 0.01047
+
+
+def test_every_network_trains_with_subnormals_flushed_and_restores_the_mode(two_domains, monkeypatch):
+    """Inside ``fit`` subnormal floats are zero (probe: a float32 of 1e-39 reads 0); outside, the caller's
+    mode holds again, also after a fit that failed."""
+    from neurotype.models import base
+    from neurotype.models.gated_dann import GatedDANNClassifier
+
+    X, y, species = two_domains
+    seen = []
+    prepare = base.TorchClassifier._prepare_fit
+
+    def recording(self, *args, **kwargs):
+        seen.append((type(self).__name__, torch.full((1,), 1e-39).item() == 0.0))
+        return prepare(self, *args, **kwargs)
+
+    monkeypatch.setattr(base.TorchClassifier, "_prepare_fit", recording)
+    models = (FCNNClassifier(max_epochs=2), LSPINClassifier(epochs=5), DANNClassifier(max_epochs=2),
+              GatedDANNClassifier(max_epochs=2))
+    for model in models:
+        model.fit(X, y, species=species)
+    assert seen == [(type(m).__name__, True) for m in models]
+    assert torch.full((1,), 1e-39).item() != 0.0  # the process default again
+    with pytest.raises(ValueError, match="both domains"):
+        DANNClassifier(max_epochs=2).fit(X, y, species=np.full(len(y), "mouse"))
+    assert torch.full((1,), 1e-39).item() != 0.0
+    torch.set_flush_denormal(True)  # a caller who flushes keeps flushing
+    try:
+        FCNNClassifier(max_epochs=2).fit(X, y)
+        assert base.subnormals_flushed()
+    finally:
+        torch.set_flush_denormal(False)

@@ -9,7 +9,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from neurotype.models.base import EarlyStopping, TorchClassifier, layer_activations, make_optimizer, mlp
+from neurotype.models.base import (EarlyStopping, TorchClassifier, flushing_subnormals, layer_activations,
+                                   make_optimizer, mlp)
 from neurotype.models.fused import DomainBatches, StackedNetwork
 from neurotype.models.members import MemberNetworkClassifier
 from neurotype.models.weighting import CLASS_WEIGHTS, row_weights, weighted_cross_entropy
@@ -201,6 +202,7 @@ class DANNClassifier(DomainAdversarialClassifier, MemberNetworkClassifier):
         return DANN(n_features, n_classes, self.hidden, self.activation, self.dropout, self.domain_hidden,
                     self.batch_norm)
 
+    @flushing_subnormals
     def fit(self, X, y, species=None, X_val=None, y_val=None, species_val=None, label_mask=None):
         """Train on ``X``/``y``; ``species`` names each row's domain (source or target).
 

@@ -7,7 +7,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from neurotype.models.base import EarlyStopping, make_optimizer, mlp
+from neurotype.models.base import EarlyStopping, flushing_subnormals, make_optimizer, mlp
 from neurotype.models.fused import StackedNetwork
 from neurotype.models.members import MemberNetworkClassifier
 from neurotype.models.weighting import row_weights, weighted_cross_entropy
@@ -57,6 +57,7 @@ class FCNNClassifier(MemberNetworkClassifier):
         """An untrained network of this estimator's architecture (PyTorch's initialisation)."""
         return mlp(n_features, self.hidden, n_classes, self.activation, self.dropout, batch_norm=self.batch_norm)
 
+    @flushing_subnormals
     def fit(self, X, y, species=None, X_val=None, y_val=None, species_val=None):
         """Train on ``X``/``y`` (``species`` is needed by ``species_flag`` and per-species weights)."""
         engine = self._engine()

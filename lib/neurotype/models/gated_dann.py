@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from neurotype.models.base import EarlyStopping, make_optimizer, mlp
+from neurotype.models.base import EarlyStopping, flushing_subnormals, make_optimizer, mlp
 from neurotype.models.dann import DANN, DomainAdversarialClassifier
 from neurotype.models.lspin import noise_generator, expected_open_gates, open_gates
 
@@ -79,6 +79,7 @@ class GatedDANNClassifier(DomainAdversarialClassifier):
         self.optimizer, self.patience, self.class_weight = optimizer, patience, class_weight
         self.source, self.target, self.seed = source, target, seed
 
+    @flushing_subnormals
     def fit(self, X, y, species=None, X_val=None, y_val=None, species_val=None):
         """Fit on ``X``, ``y`` with ``species`` naming each row's domain; early-stop on the validation rows."""
         self._check_parameters()

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from neurotype.models.base import TorchClassifier, initialise, make_optimizer, member_seed, mlp
+from neurotype.models.base import TorchClassifier, flushing_subnormals, initialise, make_optimizer, member_seed, mlp
 
 __all__ = ["expected_open_gates", "member_seed", "rbf_kernel", "LSPIN", "LSPINClassifier",
            "open_gates", "noise_generator", "train_full_batch_sgd", "default_row_chunks", "LSPIN_PAPER_PRESET", "ENGINES",
@@ -469,6 +469,7 @@ class LSPINClassifier(TorchClassifier):
                              f"batch_size={self.batch_size!r}, activation={self.activation!r}")
         return "fused" if self.engine == "fused" or (self.engine == "auto" and fusable) else "autograd"
 
+    @flushing_subnormals
     def fit(self, X, y, species=None, X_val=None, y_val=None, species_val=None):
         """Fit every member on ``X``, ``y`` (validation arguments are ignored: no early stopping)."""
         Xt, yt = self._prepare_fit(X, y)
