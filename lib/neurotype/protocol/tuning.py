@@ -65,7 +65,7 @@ from sqlalchemy.pool import NullPool
 __all__ = [
     "DEFAULT_HEARTBEAT_S", "GRACE_HEARTBEATS", "WORKER_ATTR", "StudyMismatchError", "StorageError", "StorageLock",
     "PerTrialSeededSampler", "SharedStudy", "tune_study", "trial_seed", "sqlite_url", "display_url", "PRUNERS",
-    "PRUNER_SENTENCES", "make_pruner", "FINISHED",
+    "PRUNER_SENTENCES", "make_pruner", "OncePerTrialPruner", "FINISHED",
     "open_storage", "set_aside_studies",
 ]
 
@@ -81,10 +81,50 @@ FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
 
 def make_pruner(name: str) -> optuna.pruners.BasePruner:
-    """The pruner of a study: ``"median"`` or ``"asha"`` (see :data:`PRUNERS`)."""
+    """The pruner of a study: ``"median"`` or ``"asha"`` (see :data:`PRUNERS`), reading the
+    study's trials once per trial (:class:`OncePerTrialPruner`)."""
     if name not in PRUNERS:
         raise ValueError(f"unknown pruner {name!r}; choose one of {sorted(PRUNERS)}")
-    return PRUNERS[name]()
+    return OncePerTrialPruner(PRUNERS[name]())
+
+
+class _StudySnapshot:
+    """The study as a pruner sees it, with the trials read once (``get_trials`` filters that list)."""
+
+    def __init__(self, study: optuna.Study):
+        self._study = study
+        self._trials = study.get_trials(deepcopy=False)
+
+    def get_trials(self, deepcopy: bool = True, states=None) -> list[optuna.trial.FrozenTrial]:
+        if deepcopy:
+            raise ValueError("a pruner's snapshot of the study hands out its trials without copies")
+        return list(self._trials) if states is None else [t for t in self._trials if t.state in states]
+
+    def __getattr__(self, name: str) -> Any:  # direction, _storage, ...: the study's own
+        return getattr(self._study, name)
+
+
+class OncePerTrialPruner(optuna.pruners.BasePruner):
+    """``pruner``, with the study's trials read from the storage once per trial instead of at every report.
+
+    Optuna's pruners read every trial of the study from the storage at each report (about 7 ms
+    against a SQLite file, several times a trial's own time for a baseline-sized step, and a
+    tenth of a short network trial's). This pruner reads them at a trial's first report and hands
+    the same list to ``pruner`` at its later reports; the trial's own values come, as before, from
+    the trial itself. With one worker every other trial has finished before this one starts, so
+    the decisions are exactly ``pruner``'s. With several workers, a trial that finishes while this
+    one runs is seen from this worker's next trial on (Optuna's asynchronous pruners already see
+    other workers' trials only as far as they have got).
+    """
+
+    def __init__(self, pruner: optuna.pruners.BasePruner):
+        self.pruner = pruner
+        self._snapshot: tuple[int, _StudySnapshot] | None = None
+
+    def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
+        if self._snapshot is None or self._snapshot[0] != trial._trial_id:
+            self._snapshot = (trial._trial_id, _StudySnapshot(study))
+        return self.pruner.prune(self._snapshot[1], trial)  # type: ignore[arg-type]
 
 
 #: Pruners a study may use. The networks report their negated validation loss with a step that
