@@ -131,7 +131,9 @@ glue_values({**{k: params[k] for k in ("n_folds", "n_repeats", "seed", "n_trials
 # (TPE sampler) with {glue:text}`n_trials` trials each — the same budget for baselines and networks —
 # over each model's search space (the networks': the paper's grid, plus λ for the DANNs), scored on the
 # inner validation split only,
-# {glue:text}`n_folds` folds × {glue:text}`n_repeats_tuned` repeat(s). During tuning {glue:text}`pruner_sentence`;
+# {glue:text}`n_folds` folds × {glue:text}`n_repeats_tuned` repeat(s). Each study's first trial is the model's
+# default settings (where a default lies outside the search space, such as the DANN's λ schedule, the nearest
+# setting inside it: a constant λ of 1). During tuning {glue:text}`pruner_sentence`;
 # a pruned trial counts towards the budget, as in Optuna's own. A baseline is then refitted with the best
 # trial's settings on the whole outer training fold; a network keeps the best trial's own model, which is what
 # a refit would train again (the same settings, seed and inner split, stopping early on it). The secondary

@@ -106,8 +106,10 @@ glue_values({"paper_acc": claims.LSPIN["accuracy"], "paper_f1": claims.LSPIN["f1
 #   initialisation as in the reference `lspin_model.Model`, tuned over λ1 and the learning rate, every other
 #   setting as published) — tuned by Optuna with {glue:text}`n_trials` trials per outer fold (the same
 #   budget for all) on its inner validation split, {glue:text}`n_folds` folds × {glue:text}`n_repeats_tuned`
-#   repeat(s). During tuning {glue:text}`pruner_sentence` (LSPIN is scored every 100 epochs, the FCNN every
-#   10); a pruned trial counts towards the budget, as in Optuna's own.
+#   repeat(s). Each study's first trial is the model's default settings (where a default lies outside the
+#   search space, such as the random forest's unlimited depth, the nearest setting inside it). During tuning
+#   {glue:text}`pruner_sentence` (LSPIN is scored every 100 epochs, the FCNN every 10); a pruned trial counts
+#   towards the budget, as in Optuna's own.
 # * **Table 2, default settings (secondary)**: every model with its default hyperparameters (LSPIN: the
 #   paper's published settings, $\lambda_1$ = {glue:text}`preset_lambda1`, $\sigma$ = {glue:text}`preset_sigma`,
 #   SGD with learning rate {glue:text}`preset_lr`, {glue:text}`preset_epochs` full-batch epochs, in our

@@ -196,3 +196,22 @@ def test_engines_are_checked():
         train_members(net, torch.zeros(10, 7), torch.zeros(10, dtype=torch.long), torch.arange(10), batch_size=4,
                       max_epochs=1, optimizer="sgd", lr=[0.1], weight_decay=[0.0],
                       order_generators=[torch.Generator()], dropout_generators=[torch.Generator()])
+
+
+def _subnormal_count(module: nn.Module) -> int:
+    tiny = torch.finfo(torch.float32).tiny  # the smallest normal float32
+    return sum(int(((p != 0) & (p.abs() < tiny)).sum()) for p in module.state_dict().values() if p.is_floating_point())
+
+
+def test_a_fit_that_reaches_subnormal_numbers_flushes_them_on_both_engines_alike():
+    """Strong weight decay under RMSprop drives weights below the smallest normal float: unflushed (the fit
+    without its decorator) some end there; flushed, none does, and the two engines still agree bit for bit."""
+    X, y, species = problem()
+    settings = {"weight_decay": 0.5, "lr": 0.01, "optimizer": "rmsprop", "max_epochs": 40, "patience": None, "seed": 3}
+    unflushed = DANNClassifier(engine="autograd", **settings)
+    DANNClassifier.fit.__wrapped__(unflushed, X, y, species=species)
+    assert _subnormal_count(unflushed.module_) > 0
+    fits = [DANNClassifier(engine=engine, **settings).fit(X, y, species=species) for engine in ("fused", "autograd")]
+    assert [_subnormal_count(f.module_) for f in fits] == [0, 0]
+    assert same_weights(fits[0].module_, fits[1].module_)
+    assert np.array_equal(fits[0].predict_proba(X, species), fits[1].predict_proba(X, species))

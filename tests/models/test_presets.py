@@ -159,3 +159,48 @@ def test_paper_presets_same_seed_same_predictions(name, overrides):
     other = spec.make(overrides, seed=8).fit(X, y, species=species).predict_proba(X, species=species)
     assert np.array_equal(first, again)
     assert not np.allclose(first, other, atol=1e-4)
+
+
+# --- where every search starts ---------------------------------------------------------------------
+
+def _all_specs():
+    """Every registered model and the chapters' own (chapter 04's logistic regression with scaling choices)."""
+    from neurotype.experiments.transfer import LOGREG_SCALING
+    from neurotype.models.registry import MODELS
+
+    return {**MODELS, LOGREG_SCALING.name: LOGREG_SCALING}
+
+
+#: Defaults that lie outside their search space, so the start holds the space's nearest value instead.
+OUTSIDE_THE_SPACE = {"fcnn": {"max_epochs"}, "dann": {"max_epochs", "lambda_"}, "gated_dann": {"max_epochs", "lambda_"},
+                     "svc": {"gamma"}, "rf": {"max_depth", "max_features"}}
+
+
+@pytest.mark.parametrize("name", sorted(_all_specs()))
+def test_every_search_starts_at_the_defaults_inside_its_space(name):
+    """The start is one point of the search space (Optuna warns, here an error, for a value outside it)
+    naming every searched parameter; where a default is a point of the space, the start is that default."""
+    import warnings
+
+    spec = _all_specs()[name]
+    assert spec.search_start is not None, f"{name}: no search_start"
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    study.enqueue_trial(dict(spec.search_start))
+    trial = study.ask()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        spec.search_space(trial)
+    assert trial.params == dict(spec.search_start)
+    differing = set()
+    for key, distribution in trial.distributions.items():
+        default_key = "activation" if key.startswith("activation_") else key
+        default = spec.defaults[default_key]
+        try:
+            inside = distribution._contains(distribution.to_internal_repr(default))
+        except (ValueError, TypeError):
+            inside = False
+        if inside:
+            assert spec.search_start[key] == default, (name, key)
+        else:
+            differing.add(key)
+    assert differing == OUTSIDE_THE_SPACE.get(name, set())

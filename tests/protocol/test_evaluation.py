@@ -378,7 +378,7 @@ def test_same_seed_same_tuned_network_report(toy_task, tmp_path, model, params, 
     for fold in first.per_fold:
         tuning = fold["tuning"]
         assert tuning["n_complete_trials"] + tuning["n_pruned_trials"] == 6
-    if pruner == "asha":  # successive halving prunes within six trials (the median pruner starts after five)
+    if pruner == "asha":  # successive halving prunes within six trials
         assert sum(fold["tuning"]["n_pruned_trials"] for fold in first.per_fold) > 0
         assert first.per_fold[0]["tuning"]["study_name"] != evaluate(
             toy_task, model, n_folds=2, n_repeats=1, seed=4, n_trials=1, params=params,

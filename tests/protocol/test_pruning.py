@@ -1,7 +1,9 @@
-"""The study's pruners: reading the other trials once per trial changes no decision."""
+"""How a study starts and prunes: the defaults first, pruning from the second trial on, and the
+pruners' own decisions although the other trials are read once per trial."""
 
 from __future__ import annotations
 
+import numpy as np
 import optuna
 import pytest
 
@@ -61,3 +63,44 @@ def test_the_study_is_read_once_per_trial(tmp_path):
             pruner.prune(counting, study._storage.get_trial(trial._trial_id))
         study.tell(trial, 0.5)
     assert counting.reads == 2
+
+
+def _stored(url: str, name: str) -> list[optuna.trial.FrozenTrial]:
+    return sorted(optuna.load_study(study_name=name, storage=url).get_trials(deepcopy=False), key=lambda t: t.number)
+
+
+def _falling(trial: optuna.Trial) -> float:
+    """Loss curves of one shape, offset by (x - 0.3)^2: a trial's rank is the same at every step."""
+    x = trial.suggest_float("x", 0.0, 1.0)
+    trial.set_user_attr("params", {"x": x})
+    for step in range(9, 60, 10):
+        trial.report(-((x - 0.3) ** 2) - 1.0 / (step + 1), step)
+        if trial.should_prune():
+            raise optuna.TrialPruned()
+    return -((x - 0.3) ** 2)
+
+
+def test_a_study_starts_once_at_the_start_and_prunes_once_three_trials_completed(tmp_path):
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    url = tuning.sqlite_url(tmp_path, "start")
+    tuning.tune_study(_falling, "s", url, 4, sampler_seed=1, heartbeat_s=1, start={"x": 0.3})
+    tuning.tune_study(_falling, "s", url, 10, sampler_seed=1, heartbeat_s=1, start={"x": 0.3})  # resumed
+    trials = _stored(url, "s")
+    assert [t.number for t in trials] == list(range(10))
+    assert trials[0].params == {"x": 0.3} and [t.params["x"] for t in trials].count(0.3) == 1
+    # The rule, applied by hand: the first three trials complete; from then on a trial is stopped at its
+    # first report when its value there trails the median of the complete trials' values there (curves of
+    # one shape: that is when its (x - 0.3)^2 exceeds their median), and completes otherwise.
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in trials[:3])
+    for t in trials[3:]:
+        complete = [c for c in trials[:t.number] if c.state == optuna.trial.TrialState.COMPLETE]
+        median = float(np.median([c.intermediate_values[9] for c in complete]))
+        if t.intermediate_values[9] < median:
+            assert t.state == optuna.trial.TrialState.PRUNED and t.last_step == 9, t.number
+        else:
+            assert t.state == optuna.trial.TrialState.COMPLETE, t.number
+    assert any(t.state == optuna.trial.TrialState.PRUNED for t in trials)
+    # Trials 1.. are the ones a study without a start samples (the start takes trial 0's place only).
+    plain = tuning.sqlite_url(tmp_path, "plain")
+    tuning.tune_study(_falling, "s", plain, 8, sampler_seed=1, heartbeat_s=1)
+    assert [t.params["x"] for t in _stored(plain, "s")][1:5] == [t.params["x"] for t in trials][1:5]

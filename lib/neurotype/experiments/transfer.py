@@ -139,7 +139,8 @@ LOGREG_SCALING = ModelSpec(
     build=lambda params, seed: ScaledLogisticRegression(params["scaling"], params["label_species"], params["C"],
                                                         seed=seed),
     defaults={"scaling": "pooled", "label_species": None, "C": 1.0}, search_space=_space_scaled,
-    description="logistic regression, pooled or per-species scaling, labels of one species or all")
+    description="logistic regression, pooled or per-species scaling, labels of one species or all",
+    search_start={"C": 1.0})
 
 
 # --- evaluate-based experiments ----------------------------------------------------------------

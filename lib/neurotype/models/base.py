@@ -157,9 +157,14 @@ def flushing_subnormals(fit: _Fit) -> _Fit:
     ten times slower per epoch than the median trial (measured in chapter 03's studies; one
     256-128-64-32 swish DANN at weight decay 0.41, 4.4x). Flushing changes a number only where it is
     subnormal, far below anything a float32 network can resolve, and TensorFlow, which the paper's
-    code used, runs its CPU kernels in the same mode. Training runs on the calling thread (one torch
-    thread per worker), which is the thread the mode applies to; both training engines use it, so
-    the fused and the autograd paths still agree bit for bit.
+    code used, runs its CPU kernels in the same mode. Both training engines run under it, so the
+    fused and the autograd paths still agree bit for bit.
+
+    The mode belongs to a thread. The chapters' workers train on their calling thread (one torch
+    thread each), so every operation of a fit is flushed. With several torch threads (LSPIN's
+    fused path splits its products over them), torch's pool threads keep the mode they were
+    started with, so a subnormal may be kept on one thread and flushed on another: a difference
+    below 1.2e-38, in results that already depend on the number of threads.
     """
 
     @functools.wraps(fit)

@@ -72,6 +72,14 @@ _NETWORK_DEFAULTS = {"architecture": "64-32-16", "activation": "relu", "weight_d
 _MEMBER_DEFAULTS = {"n_members": 1, "engine": "auto"}
 
 
+_TRAINING_KEYS = ("weight_decay", "lr", "dropout", "batch_size", "max_epochs", "optimizer")
+
+
+def _start(defaults: Mapping[str, Any], keys: tuple[str, ...], **nearest: Any) -> dict[str, Any]:
+    """A search's first trial: ``defaults`` under ``keys``, with ``nearest`` in-space values for defaults outside it."""
+    return {**{key: defaults[key] for key in keys}, **nearest}
+
+
 def _network_kwargs(params: Mapping[str, Any]) -> dict[str, Any]:
     kwargs = {k: v for k, v in params.items() if k != "architecture"}
     kwargs["hidden"] = parse_architecture(params["architecture"])
@@ -85,7 +93,9 @@ FCNN = ModelSpec(
     build=lambda params, seed: FCNNClassifier(**_network_kwargs(params), seed=seed),
     defaults={**_NETWORK_DEFAULTS, "species_flag": False, **_MEMBER_DEFAULTS},
     search_space=_paper_space, uses_validation=True,
-    description="the paper's fully connected network (species_flag=True adds the organism feature)")
+    description="the paper's fully connected network (species_flag=True adds the organism feature)",
+    # 300 epochs are not on the grid: its shortest, 500 (both stop early on the validation loss, patience 30)
+    search_start=_start(_NETWORK_DEFAULTS, ("architecture", "activation", *_TRAINING_KEYS), max_epochs=500))
 
 
 # --- DANN -------------------------------------------------------------------------------------
@@ -106,7 +116,9 @@ DANN_SPEC = ModelSpec(
     defaults={**_NETWORK_DEFAULTS, "max_epochs": 200, "mode": "semi", "lambda_": "schedule", "lambda_max": 1.0,
               "source": "mouse", "target": "human", **_MEMBER_DEFAULTS},
     search_space=_dann_space, uses_validation=True,
-    description="domain-adversarial network, mouse = source, human = target (mode semi or unsupervised)")
+    description="domain-adversarial network, mouse = source, human = target (mode semi or unsupervised)",
+    # the search holds λ constant: the schedule's final value; 200 epochs are not on the grid: 500
+    search_start={**FCNN.search_start, "lambda_": 1.0})
 
 
 # --- LSPIN ------------------------------------------------------------------------------------
@@ -138,7 +150,9 @@ LSPIN_SPEC = ModelSpec(
     defaults={**_LSPIN_DEFAULTS, "gate_architecture": "50-50-50", "architecture": "40-20", "weight_decay": 0.0,
               "class_weight": None, "n_members": 1},
     search_space=_lspin_space, uses_validation=False,
-    description="locally sparse network (Yang et al. 2022); defaults = the paper's settings")
+    description="locally sparse network (Yang et al. 2022); defaults = the paper's settings",
+    search_start=_start({**_LSPIN_DEFAULTS, "class_weight": None, "weight_decay": 0.0},
+                        ("lambda1", "lr", "sigma", "epochs", "class_weight", "weight_decay")))
 
 #: Named LSPIN configurations for :func:`neurotype.protocol.evaluation.evaluate` (``params=`` and ``n_trials``):
 #: ``paper`` = the paper's settings, untuned; ``tuned`` = the search space above, tuned per outer
@@ -170,7 +184,9 @@ GATED_DANN_SPEC = ModelSpec(
               "lambda1": LSPIN_PAPER_PRESET["lambda1"], "sigma": LSPIN_PAPER_PRESET["sigma"],
               "gate_architecture": "50-50-50"},
     search_space=_gated_dann_space, uses_validation=True,
-    description="LSPIN's gating network in front of the DANN (mouse = source, human = target)")
+    description="LSPIN's gating network in front of the DANN (mouse = source, human = target)",
+    search_start={**DANN_SPEC.search_start, "lambda1": LSPIN_PAPER_PRESET["lambda1"],
+                  "sigma": LSPIN_PAPER_PRESET["sigma"]})
 
 
 # --- Reference-faithful presets -------------------------------------------------------------------
@@ -221,7 +237,10 @@ FCNN_REFERENCE = ModelSpec(
     build=lambda params, seed: FCNNClassifier(**_network_kwargs(params), seed=seed),
     defaults={**_PAPER_NETWORK_DEFAULTS, "species_flag": False},
     search_space=_paper_network_space, uses_validation=True,
-    description="the paper's FCNN as its code built it: batch normalisation, Keras initialisation, its grid")
+    description="the paper's FCNN as its code built it: batch normalisation, Keras initialisation, its grid",
+    search_start=_start(_PAPER_NETWORK_DEFAULTS, ("architecture", *_TRAINING_KEYS),
+                        **{f"activation_{i + 1}": _PAPER_NETWORK_DEFAULTS["activation"]
+                           for i in range(len(parse_architecture(_PAPER_NETWORK_DEFAULTS["architecture"])))}))
 
 
 def _dann_paper_space(trial: "optuna.Trial") -> dict[str, Any]:
@@ -234,7 +253,8 @@ DANN_REFERENCE = ModelSpec(
               "target": "human"},
     search_space=_dann_paper_space, uses_validation=True,
     description="the paper's DANN as its code built it: batch normalisation, Keras initialisation, constant λ "
-                "searched in [0.1, 5], its grid")
+                "searched in [0.1, 5], its grid",
+    search_start={**FCNN_REFERENCE.search_start, "lambda_": 1.0})
 
 
 # LSPIN: the reference lspin_model.Model the original code calls, with the paper's settings:
@@ -256,4 +276,5 @@ LSPIN_REFERENCE = ModelSpec(
     defaults={**LSPIN_SPEC.defaults, "batch_norm": True, "init": "truncated_normal"},
     search_space=_lspin_paper_space, uses_validation=False,
     description="LSPIN as the reference lspin_model.Model builds it (batch normalisation, truncated-normal "
-                "initialisation) with the paper's settings")
+                "initialisation) with the paper's settings",
+    search_start=_start(LSPIN_SPEC.defaults, ("lambda1", "lr")))

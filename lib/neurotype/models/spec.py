@@ -61,6 +61,10 @@ class ModelSpec:
         inner validation split), also for the final refit.
     description
         One line for reports.
+    search_start
+        The first trial of every study (a warm start): the defaults, under the names the search
+        space suggests. Where a default lies outside the space (a λ schedule, an epoch count the
+        grid lacks), the spec names the space's nearest value. ``None``: the search starts at random.
     """
 
     name: str
@@ -69,6 +73,7 @@ class ModelSpec:
     search_space: Callable[["optuna.Trial"], dict[str, Any]]
     uses_validation: bool = False
     description: str = ""
+    search_start: Mapping[str, Any] | None = None
 
     def params(self, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """The defaults updated with ``overrides``; an unknown key raises ``ValueError``."""

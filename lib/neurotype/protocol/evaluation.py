@@ -379,7 +379,8 @@ def _run_fold(task: TaskData, spec: ModelSpec, fold, *, n_folds: int, seed: int,
             name = f"{study_prefix}-{name}"
         best_params, tuning_info = tune_study(objective, name, storage or sqlite_url(directory, name), n_trials,
                                               sampler_seed=fold_seed, train_ids_hash=_sha1(ids[train]),
-                                              heartbeat_s=heartbeat_s, workers=tuning_workers, pruner=pruner)
+                                              heartbeat_s=heartbeat_s, workers=tuning_workers, pruner=pruner,
+                                              start=spec.search_start)
         # The objective checks every trial before fitting; checking its record again here
         # keeps the guard even for objectives that a subclass or a test replaced.
         # (Trials resumed from an earlier session are tied to these training cells by the
@@ -651,8 +652,10 @@ def _plan(task: TaskData, model: str | ModelSpec, *, n_folds: int = 5, n_repeats
 
         if pruner not in PRUNERS:
             raise ValueError(f"unknown pruner {pruner!r}; choose one of {sorted(PRUNERS)}")
-    if pruner != "median":  # only then: studies of the median pruner keep their names
+    if n_trials > 0:  # a study's pruner and first trial change what it tunes (and older studies' names)
         fingerprint["pruner"] = pruner
+        if spec.search_start is not None:
+            fingerprint["start"] = dict(spec.search_start)
 
     folds = outer_folds(task, n_folds=n_folds, n_repeats=n_repeats, seed=seed)
     fold_kwargs = dict(n_folds=n_folds, seed=seed, n_trials=n_trials, validation_fraction=validation_fraction,
@@ -750,6 +753,8 @@ def tune(task: TaskData, model: str | ModelSpec, *, n_trials: int, seed: int = 0
                                 metric=tuning_metric)
     fingerprint = {"purpose": "deployment", "validation_fraction": validation_fraction,
                    "tuning_metric": tuning_metric, "fixed": fixed}
+    if spec.search_start is not None:
+        fingerprint["start"] = dict(spec.search_start)
     from neurotype.protocol.tuning import sqlite_url, tune_study
 
     name = study or study_name(task, spec.name, seed, 0, 0, fingerprint).replace("-r0-f0-", "-all-")
@@ -759,7 +764,8 @@ def tune(task: TaskData, model: str | ModelSpec, *, n_trials: int, seed: int = 0
         storage = sqlite_url(directory, name)
     settings = {**fingerprint, "task": task.task, "feature_set": task.feature_set, "model": spec.name, "seed": seed}
     best, info = tune_study(objective, name, storage, n_trials, sampler_seed=seed, train_ids_hash=_sha1(task.cell_ids),
-                            settings=to_jsonable(settings), heartbeat_s=heartbeat_s, workers=workers)
+                            settings=to_jsonable(settings), heartbeat_s=heartbeat_s, workers=workers,
+                            start=spec.search_start)
     return spec.params({**best, **fixed}), info
 
 
