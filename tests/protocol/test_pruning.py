@@ -104,3 +104,20 @@ def test_a_study_starts_once_at_the_start_and_prunes_once_three_trials_completed
     plain = tuning.sqlite_url(tmp_path, "plain")
     tuning.tune_study(_falling, "s", plain, 8, sampler_seed=1, heartbeat_s=1)
     assert [t.params["x"] for t in _stored(plain, "s")][1:5] == [t.params["x"] for t in trials][1:5]
+
+
+def test_a_start_trial_that_failed_is_run_again(tmp_path):
+    """A worker killed during the start trial leaves it FAIL; the next worker to open the study puts it back."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    url = tuning.sqlite_url(tmp_path, "failed")
+    shared = tuning.SharedStudy("s", url, sampler_seed=1, heartbeat_s=1, start={"x": 0.3})
+    with pytest.warns(UserWarning, match="Heartbeat"):  # Optuna: heartbeats are meant for optimize()
+        trial = shared.study.ask()  # the start, taken by a worker that then dies
+    assert trial.params == {} and trial.number == 0
+    shared.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+    shared.close()
+    tuning.tune_study(_falling, "s", url, 3, sampler_seed=1, heartbeat_s=1, start={"x": 0.3})
+    trials = _stored(url, "s")
+    assert trials[0].state == optuna.trial.TrialState.FAIL
+    assert trials[1].params == {"x": 0.3} and trials[1].state == optuna.trial.TrialState.COMPLETE
+    assert sum(t.params.get("x") == 0.3 for t in trials) == 1

@@ -462,7 +462,8 @@ class SharedStudy:
     start
         Parameters of the study's first trial (trial 0), e.g. the model's defaults: a warm start that
         also gives the pruner a first curve to compare with. The worker that creates the study
-        enqueues it; a resumed or shared study keeps what it has. ``None``: every trial is sampled.
+        enqueues it; a worker that opens a study whose start trial failed (a killed worker's trial,
+        marked FAIL) enqueues it again, as the next trial. ``None``: every trial is sampled.
     """
 
     def __init__(self, name: str, url: str, *, sampler_seed: int, settings: Mapping[str, Any] | None = None,
@@ -481,7 +482,8 @@ class SharedStudy:
                                              load_if_exists=True)
             self._check(settings, train_ids_hash)
             self._adopt_heartbeat(poll_s)
-            if start is not None and not self.study.get_trials(deepcopy=False):
+            if start is not None and not any(t.state != TrialState.FAIL and t.system_attrs.get("fixed_params") == start
+                                             for t in self.study.get_trials(deepcopy=False)):
                 self.study.enqueue_trial(dict(start))
         self.study_id = self.storage.get_study_id_from_name(name)
 
