@@ -137,7 +137,7 @@ SVC_RBF = ModelSpec(
     defaults={"C": 1.0, "gamma": "scale", "class_weight": None, "species_flag": False},
     description="RBF support-vector classifier (decision function, no probabilities)",
     # gamma "scale" is 1 / (features x variance): 1/41 on the paper's 41 standardised features (the
-    # start of every feature set; ACTD's own 32 would give 1/32)
+    # start on ACTD's own 32 features too, where "scale" gives 1/32)
     search_start={"C": 1.0, "gamma": 1 / 41, "class_weight": None})
 
 
