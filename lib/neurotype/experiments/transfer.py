@@ -485,24 +485,21 @@ def slug(label: str) -> str:
 
 def run_models(task: TaskData, models: Mapping[str, Mapping[str, Any]], *, n_folds: int, n_repeats: int,
                seed: int, n_trials: int = 0, n_jobs: int = 1, out_dir: str | Path | None = None,
-               study_dir: str | Path | None = None, tuned: Sequence[str] | None = None,
-               storage: str | None = None, pruner: str = "median") -> dict[str, Report]:
+               study_dir: str | Path | None = None, storage: str | None = None,
+               pruner: str = "median") -> dict[str, Report]:
     """:func:`~neurotype.protocol.evaluation.evaluate` every model of :func:`table1_models` on the same folds.
 
-    ``tuned`` names the models that get ``n_trials`` Optuna trials per outer fold (default: all,
-    the same budget each); the others run with their fixed parameters. All models' folds share
+    Every model gets ``n_trials`` Optuna trials per outer fold (the same budget each). All models' folds share
     one pool of ``n_jobs`` workers (:func:`~neurotype.protocol.evaluation.evaluate_many`). Each
     report is saved as ``out_dir/<slug(label)>.json``; studies go to ``storage`` (an Optuna RDB
     URL) or SQLite files in ``study_dir``; ``pruner`` stops unpromising network trials
     (:data:`neurotype.protocol.tuning.PRUNERS`).
     """
-    calls = {}
-    for label, entry in models.items():
-        trials = n_trials if tuned is None or label in tuned else 0
-        calls[label] = {"model": entry["model"], "params": dict(entry["params"]), "n_folds": n_folds,
-                        "n_repeats": n_repeats, "seed": seed, "n_trials": trials,
-                        "tuning_species": entry.get("tuning_species"), "study_dir": study_dir,
-                        "storage": storage if trials else None, "pruner": pruner}
+    calls = {label: {"model": entry["model"], "params": dict(entry["params"]), "n_folds": n_folds,
+                     "n_repeats": n_repeats, "seed": seed, "n_trials": n_trials,
+                     "tuning_species": entry.get("tuning_species"), "study_dir": study_dir,
+                     "storage": storage if n_trials else None, "pruner": pruner}
+             for label, entry in models.items()}
     reports = evaluate_many(task, calls, n_jobs=n_jobs)
     if out_dir is not None:
         for label, report in reports.items():

@@ -481,7 +481,9 @@ class LSPINClassifier(TorchClassifier):
             members.append(initialise(self.new_module(Xt.shape[1], len(self.classes_)), self.init))
         generators = [noise_generator(seed) for seed in seeds]
         weights = self._class_weights(yt)
-        hook = self._pruning_hook(members)
+        # the fused path trains the members together; the autograd path one after the other, and the
+        # pruner follows its first member
+        hook = self._pruning_hook(members if engine == "fused" else members[:1])
         if engine == "fused":
             train_full_batch_sgd(members, Xt, yt, epochs=self.epochs, lr=self.lr, lambda1=self.lambda1,
                                  lambda2=self.lambda2, weight_decay=self.weight_decay, class_weights=weights,
@@ -489,9 +491,7 @@ class LSPINClassifier(TorchClassifier):
                                  on_epoch=hook)
         else:
             for seed, module, generator in zip(seeds, members, generators):
-                # an ensemble's members train one after the other here: the pruner sees the first one
-                self._fit_autograd(module, Xt, yt, weights, generator, seed,
-                                   self._pruning_hook([module]) if hook is not None and module is members[0] else None)
+                self._fit_autograd(module, Xt, yt, weights, generator, seed, hook if module is members[0] else None)
         for module in members:
             module.eval()
         self.members_ = members

@@ -399,8 +399,9 @@ def _run_fold(task: TaskData, spec: ModelSpec, fold, *, n_folds: int, seed: int,
     refit_rows = fit_rows if spec.uses_validation else train
     _check_disjoint(ids[refit_rows], test_ids, f"repeat {fold.repeat} fold {fold.fold} final fit")
     # (Only with one tuning worker: helper workers train with another torch thread count than the refit.)
-    estimator = objective.fitted(tuning_info["best_trial"]) if n_trials > 0 and tuning_workers == 1 else None
-    if tuning_info is not None:
+    estimator = None
+    if n_trials > 0:
+        estimator = objective.fitted(tuning_info["best_trial"]) if tuning_workers == 1 else None
         tuning_info["best_trial_model_reused"] = estimator is not None
     if estimator is None:
         estimator = spec.make(final_params, seed=fold_seed)
@@ -518,27 +519,34 @@ def evaluate(task: TaskData, model: str | ModelSpec, *, n_folds: int = 5, n_repe
                  validation_fraction=validation_fraction, tuning_metric=tuning_metric, params=params, storage=storage,
                  study_dir=study_dir, train_species=train_species, test_species=test_species, n_jobs=n_jobs,
                  tuning_species=tuning_species, study_prefix=study_prefix, tuning_workers=tuning_workers,
-                 heartbeat_s=heartbeat_s, pruner=pruner)
+                 heartbeat_s=heartbeat_s, pruner=pruner, keep_predictions=keep_predictions)
+    jobs = [(plan, fold) for fold in plan.folds]
+    outcomes = _run_folds(task, jobs, n_jobs, progress=progress)
+    return _assemble(task, plan, outcomes, wall_seconds=time.perf_counter() - started)
+
+
+def _run_folds(task: TaskData, jobs: list[tuple["_Plan", Any]], n_jobs: int,
+               progress: bool | Callable[[int, int, str], None] = False) -> list:
+    """Run ``(plan, fold)`` jobs in order, here (``n_jobs=1``, reporting each fold as it ends) or in a
+    pool of ``n_jobs`` workers with one torch thread each (reporting once all have ended)."""
     if n_jobs == 1:
         outcomes = []
-        for fold in plan.folds:
+        for plan, fold in jobs:
             outcomes.append(_run_fold(task, plan.spec, fold, **plan.fold_kwargs))
             if progress:
-                _report_progress(progress, plan.spec.name, fold, outcomes[-1], len(outcomes), len(plan.folds))
-    else:
-        from joblib import Parallel, delayed
+                _report_progress(progress, plan.spec.name, fold, outcomes[-1], len(outcomes), len(jobs))
+        return outcomes
+    from joblib import Parallel, delayed
 
-        outcomes = Parallel(n_jobs=n_jobs, backend="loky")(
-            delayed(_run_fold)(task, plan.spec, fold, **plan.fold_kwargs, torch_threads=1) for fold in plan.folds)
-        if progress:
-            for done, (fold, outcome) in enumerate(zip(plan.folds, outcomes), start=1):
-                _report_progress(progress, plan.spec.name, fold, outcome, done, len(plan.folds))
-    return _assemble(task, plan, outcomes, keep_predictions=keep_predictions,
-                     wall_seconds=time.perf_counter() - started)
+    outcomes = Parallel(n_jobs=n_jobs, backend="loky")(
+        delayed(_run_fold)(task, plan.spec, fold, **plan.fold_kwargs, torch_threads=1) for plan, fold in jobs)
+    if progress:
+        for done, ((plan, fold), outcome) in enumerate(zip(jobs, outcomes), start=1):
+            _report_progress(progress, plan.spec.name, fold, outcome, done, len(jobs))
+    return outcomes
 
 
-def evaluate_many(task: TaskData, calls: Mapping[str, Mapping[str, Any]], *, n_jobs: int = 1,
-                  progress: bool | Callable[[int, int, str], None] = False) -> dict[str, Report]:
+def evaluate_many(task: TaskData, calls: Mapping[str, Mapping[str, Any]], *, n_jobs: int = 1) -> dict[str, Report]:
     """Several :func:`evaluate` calls on one task whose outer folds share one pool of ``n_jobs`` workers.
 
     Each call's report is the report :func:`evaluate` gives with the same arguments (every fold is
@@ -557,8 +565,6 @@ def evaluate_many(task: TaskData, calls: Mapping[str, Mapping[str, Any]], *, n_j
         untuned baselines last, so that the long folds start early.
     n_jobs
         Worker processes (one torch thread each).
-    progress
-        As in :func:`evaluate`, one line per fold of every call.
 
     Returns
     -------
@@ -572,30 +578,19 @@ def evaluate_many(task: TaskData, calls: Mapping[str, Mapping[str, Any]], *, n_j
         for refused in ("n_jobs", "progress", "tuning_workers"):
             if refused in arguments:
                 raise ValueError(f"evaluate_many: call {label!r} may not set {refused!r}")
-        keep = arguments.pop("keep_predictions", True)
         model = arguments.pop("model")
-        plans[label] = (_plan(task, model, n_jobs=n_jobs, **arguments), keep)
+        plans[label] = _plan(task, model, n_jobs=n_jobs, **arguments)
     # Tuned networks first, untuned baselines last: the long folds start early and the short ones
     # fill the gaps at the end (a stable sort keeps each call's folds in order).
-    order = sorted(plans, key=lambda label: (plans[label][0].fold_kwargs["n_trials"] == 0,
-                                             plans[label][0].spec.name not in NETWORK_NAMES))
-    tasks = [(label, fold) for label in order for fold in plans[label][0].folds]
-    if n_jobs == 1:
-        outcomes = [_run_fold(task, plans[label][0].spec, fold, **plans[label][0].fold_kwargs) for label, fold in tasks]
-    else:
-        from joblib import Parallel, delayed
-
-        outcomes = Parallel(n_jobs=n_jobs, backend="loky")(
-            delayed(_run_fold)(task, plans[label][0].spec, fold, **plans[label][0].fold_kwargs, torch_threads=1)
-            for label, fold in tasks)
+    order = sorted(plans, key=lambda label: (plans[label].fold_kwargs["n_trials"] == 0,
+                                             plans[label].spec.name not in NETWORK_NAMES))
+    labels = [label for label in order for _ in plans[label].folds]
+    outcomes = _run_folds(task, [(plans[label], fold) for label in order for fold in plans[label].folds], n_jobs)
     by_label: dict[str, list] = {label: [] for label in plans}
-    for done, ((label, fold), outcome) in enumerate(zip(tasks, outcomes), start=1):
+    for label, outcome in zip(labels, outcomes):
         by_label[label].append(outcome)
-        if progress:
-            _report_progress(progress, plans[label][0].spec.name, fold, outcome, done, len(tasks))
-    return {label: _assemble(task, plan, by_label[label], keep_predictions=keep,
-                             wall_seconds=float(sum(outcome[3] for outcome in by_label[label])))
-            for label, (plan, keep) in plans.items()}
+    return {label: _assemble(task, plan, by_label[label], wall_seconds=float(sum(o[3] for o in by_label[label])))
+            for label, plan in plans.items()}
 
 
 @dataclass
@@ -607,6 +602,7 @@ class _Plan:
     folds: list
     fold_kwargs: dict
     parameters: dict
+    keep_predictions: bool = True
 
 
 def _plan(task: TaskData, model: str | ModelSpec, *, n_folds: int = 5, n_repeats: int = 5, seed: int = 0,
@@ -615,7 +611,7 @@ def _plan(task: TaskData, model: str | ModelSpec, *, n_folds: int = 5, n_repeats
           study_dir: str | Path | None = None, train_species: str | None = None,
           test_species: str | None = None, n_jobs: int = 1, tuning_species: str | None = None,
           study_prefix: str | None = None, tuning_workers: int = 1, heartbeat_s: int | None = None,
-          pruner: str = "median") -> _Plan:
+          pruner: str = "median", keep_predictions: bool = True) -> _Plan:
     """Check :func:`evaluate`'s arguments and lay out its folds (no model is fitted here)."""
     spec = get_model(model)
     fixed = dict(params or {})
@@ -647,12 +643,10 @@ def _plan(task: TaskData, model: str | ModelSpec, *, n_folds: int = 5, n_repeats
                    "test_species": test_species}
     if tuning_species is not None:  # only then: older studies keep their names
         fingerprint["tuning_species"] = tuning_species
-    if n_trials > 0:
-        from neurotype.protocol.tuning import PRUNERS
-
-        if pruner not in PRUNERS:
-            raise ValueError(f"unknown pruner {pruner!r}; choose one of {sorted(PRUNERS)}")
     if n_trials > 0:  # a study's pruner and first trial change what it tunes (and older studies' names)
+        from neurotype.protocol.tuning import make_pruner
+
+        make_pruner(pruner)  # an unknown name is refused before any work
         fingerprint["pruner"] = pruner
         if spec.search_start is not None:
             fingerprint["start"] = dict(spec.search_start)
@@ -668,10 +662,10 @@ def _plan(task: TaskData, model: str | ModelSpec, *, n_folds: int = 5, n_repeats
                   "validation_fraction": validation_fraction, "tuning_metric": tuning_metric,
                   "train_species": train_species, "test_species": test_species, "tuning_species": tuning_species,
                   **({"pruner": pruner} if n_trials > 0 else {})}
-    return _Plan(spec, fixed, folds, fold_kwargs, parameters)
+    return _Plan(spec, fixed, folds, fold_kwargs, parameters, keep_predictions)
 
 
-def _assemble(task: TaskData, plan: _Plan, outcomes: list, *, keep_predictions: bool, wall_seconds: float) -> Report:
+def _assemble(task: TaskData, plan: _Plan, outcomes: list, *, wall_seconds: float) -> Report:
     """The :class:`Report` of one planned call from its folds' outcomes (in fold order)."""
     spec, fixed = plan.spec, plan.fixed
     per_fold = [outcome[0] for outcome in outcomes]
@@ -705,7 +699,7 @@ def _assemble(task: TaskData, plan: _Plan, outcomes: list, *, keep_predictions: 
         wall_seconds=wall_seconds, fold_seconds=fold_seconds,
         config={"description": spec.description, "defaults": to_jsonable(dict(spec.defaults)), "fixed": to_jsonable(fixed),
                 "search_space": search_space, "uses_validation": spec.uses_validation},
-        predictions=predictions if keep_predictions else None,
+        predictions=predictions if plan.keep_predictions else None,
     )
 
 

@@ -705,9 +705,10 @@ def tune_study(objective: Callable[[optuna.Trial], float], name: str, url: str, 
                 objective.seen_ids.update(seen)
         futures = []
         best = shared.best(n_trials)
+        finished = shared.finished_trials()
+        n_complete = sum(t.state == TrialState.COMPLETE for t in finished)
         info = {"study_name": name, "storage": display_url(url), "n_trials": int(n_trials),
-                "n_complete_trials": len(shared.complete_trials()),
-                "n_pruned_trials": len(shared.finished_trials()) - len(shared.complete_trials()), "trials_run_here": ran,
+                "n_complete_trials": n_complete, "n_pruned_trials": len(finished) - n_complete, "trials_run_here": ran,
                 "best_trial": best.number, "best_value": best.value,
                 "search_space": {k: repr(d) for k, d in best.distributions.items()}}
         params = best.user_attrs.get("params", best.params)
