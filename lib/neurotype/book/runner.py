@@ -28,7 +28,7 @@ import yaml
 from neurotype import paths
 from neurotype.book import profiles
 
-__all__ = ["Chapter", "chapters_from_toc", "execute_chapter", "stage_book", "main"]
+__all__ = ["Chapter", "chapters_from_toc", "execute_chapter", "stage_book", "timing_path", "write_timing", "main"]
 
 KERNEL = "python3"
 
@@ -247,13 +247,18 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def timing_path(results_dir: Path) -> Path:
+    """Where a whole build's wall time is recorded (:func:`write_timing`; ``bench/run.py`` reads it)."""
+    return Path(results_dir) / "book_timing.json"
+
+
 def write_timing(results_dir: Path, profile: str, total_s: float, chapter_s: dict[str, float],
                  overrides: dict) -> Path:
-    """Record a whole build's wall time: ``<results_dir>/book_timing.json`` (read by ``bench/run.py``).
+    """Record a whole build's wall time at :func:`timing_path`.
 
     Written only for a build of every chapter that succeeded, so the figure is always a whole book's.
     """
-    path = Path(results_dir) / "book_timing.json"
+    path = timing_path(results_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
     body = {"profile": profile, "seconds": total_s, "chapters_s": chapter_s, "overrides": overrides,
             "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),

@@ -106,8 +106,6 @@ EXTERNAL_SOURCES: dict[str, ExternalSource] = {
         exclusion_column="Exclusion reasons"),
 }
 
-#: Columns every tidy external table starts with.
-
 
 def feature_map_path(name: str, data_dir: Path | None = None) -> Path:
     """The bundled feature map of a data set (the phys-temp M1 cells share the M1 map)."""

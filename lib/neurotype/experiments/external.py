@@ -799,9 +799,11 @@ class ExternalHeadlineRow:
     verdict: str
     #: whether the ACTD model keeps its ACTD cross-validation accuracy on the external cells
     consistent: bool
-    #: the verdict in a few words ("Transfers." or "Does not transfer."), for a table whose other
-    #: columns hold the numbers
-    short: str = ""
+
+    @property
+    def short(self) -> str:
+        """The verdict in a few words, for a table whose other columns hold the numbers."""
+        return "Transfers." if self.consistent else "Does not transfer."
 
 
 def external_headline_rows(results_dir: Path | str) -> list[ExternalHeadlineRow]:
@@ -829,6 +831,5 @@ def external_headline_rows(results_dir: Path | str) -> list[ExternalHeadlineRow]
         rows.append(ExternalHeadlineRow(
             claim=f"{_MODEL_NAMES.get(model, model)} trained on ACTD cells, applied to {source.title}: "
                   "balanced accuracy",
-            measured=measured, chapter=CHAPTER, verdict=verdict, consistent=bool(kept),
-            short="Transfers." if kept else "Does not transfer."))
+            measured=measured, chapter=CHAPTER, verdict=verdict, consistent=bool(kept)))
     return rows

@@ -34,7 +34,7 @@ from sklearn.preprocessing import LabelEncoder
 from sklearn.svm import SVC
 from sklearn.utils.metaestimators import available_if
 
-from neurotype.models.spec import ModelSpec
+from neurotype.models.spec import ModelSpec, search_start
 from neurotype.data.preprocessing import make_preprocessor, organism_column
 
 if TYPE_CHECKING:
@@ -111,11 +111,11 @@ def _space_logreg(trial: "optuna.Trial") -> dict[str, Any]:
             "class_weight": trial.suggest_categorical("class_weight", [None, "balanced"])}
 
 
+_LOGREG_DEFAULTS = {"C": 1.0, "class_weight": None, "species_flag": False}
 LOGREG = ModelSpec(
-    name="logreg", build=_build_logreg, search_space=_space_logreg,
-    defaults={"C": 1.0, "class_weight": None, "species_flag": False},
+    name="logreg", build=_build_logreg, search_space=_space_logreg, defaults=_LOGREG_DEFAULTS,
     description="L2 logistic regression on median-imputed, standardised features",
-    search_start={"C": 1.0, "class_weight": None})
+    search_start=search_start(_LOGREG_DEFAULTS, ("C", "class_weight")))
 
 
 # --- RBF support-vector classifier ------------------------------------------------------------
@@ -132,13 +132,13 @@ def _space_svc(trial: "optuna.Trial") -> dict[str, Any]:
             "class_weight": trial.suggest_categorical("class_weight", [None, "balanced"])}
 
 
+_SVC_DEFAULTS = {"C": 1.0, "gamma": "scale", "class_weight": None, "species_flag": False}
 SVC_RBF = ModelSpec(
-    name="svc", build=_build_svc, search_space=_space_svc,
-    defaults={"C": 1.0, "gamma": "scale", "class_weight": None, "species_flag": False},
+    name="svc", build=_build_svc, search_space=_space_svc, defaults=_SVC_DEFAULTS,
     description="RBF support-vector classifier (decision function, no probabilities)",
     # gamma "scale" is 1 / (features x variance): 1/41 on the paper's 41 standardised features (the
     # start on ACTD's own 32 features too, where "scale" gives 1/32)
-    search_start={"C": 1.0, "gamma": 1 / 41, "class_weight": None})
+    search_start=search_start(_SVC_DEFAULTS, ("C", "class_weight"), gamma=1 / 41))
 
 
 # --- random forest ----------------------------------------------------------------------------
@@ -159,16 +159,16 @@ def _space_rf(trial: "optuna.Trial") -> dict[str, Any]:
             "class_weight": trial.suggest_categorical("class_weight", [None, "balanced", "balanced_subsample"])}
 
 
+_RF_DEFAULTS = {"n_estimators": 300, "max_depth": None, "min_samples_leaf": 1, "max_features": "sqrt",
+                "class_weight": None, "species_flag": False}
 RANDOM_FOREST = ModelSpec(
-    name="rf", build=_build_rf, search_space=_space_rf,
-    defaults={"n_estimators": 300, "max_depth": None, "min_samples_leaf": 1, "max_features": "sqrt",
-              "class_weight": None, "species_flag": False},
+    name="rf", build=_build_rf, search_space=_space_rf, defaults=_RF_DEFAULTS,
     description="random forest (single-threaded)",
     # unlimited depth: the space's deepest, 32, which cuts no tree (fitted on every cell of either task,
     # the default forest's deepest tree has 20 levels); "sqrt" of the paper's 41 features is 6 per
     # split, as 0.15 gives (int(0.15 x 41); of ACTD's 32, 4 instead of 5)
-    search_start={"n_estimators": 300, "max_depth": 32, "min_samples_leaf": 1, "max_features": 0.15,
-                  "class_weight": None})
+    search_start=search_start(_RF_DEFAULTS, ("n_estimators", "min_samples_leaf", "class_weight"), max_depth=32,
+                              max_features=0.15))
 
 
 # --- XGBoost ----------------------------------------------------------------------------------
@@ -194,10 +194,9 @@ def _space_xgb(trial: "optuna.Trial") -> dict[str, Any]:
             "reg_lambda": trial.suggest_float("reg_lambda", 1e-3, 10.0, log=True)}
 
 
+_XGB_DEFAULTS = {"n_estimators": 300, "max_depth": 4, "learning_rate": 0.1, "subsample": 0.8,
+                 "colsample_bytree": 0.8, "min_child_weight": 1.0, "reg_lambda": 1.0, "species_flag": False}
 XGBOOST = ModelSpec(
-    name="xgb", build=_build_xgb, search_space=_space_xgb,
-    defaults={"n_estimators": 300, "max_depth": 4, "learning_rate": 0.1, "subsample": 0.8,
-              "colsample_bytree": 0.8, "min_child_weight": 1.0, "reg_lambda": 1.0, "species_flag": False},
+    name="xgb", build=_build_xgb, search_space=_space_xgb, defaults=_XGB_DEFAULTS,
     description="gradient-boosted trees (xgboost, hist, single-threaded)",
-    search_start={"n_estimators": 300, "max_depth": 4, "learning_rate": 0.1, "subsample": 0.8,
-                  "colsample_bytree": 0.8, "min_child_weight": 1.0, "reg_lambda": 1.0})
+    search_start=search_start(_XGB_DEFAULTS, tuple(key for key in _XGB_DEFAULTS if key != "species_flag")))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Mapping
 
-from neurotype.models.spec import ModelSpec
+from neurotype.models.spec import ModelSpec, search_start
 from neurotype.models.dann import DANNClassifier
 from neurotype.models.fcnn import FCNNClassifier
 from neurotype.models.gated_dann import GatedDANNClassifier
@@ -75,11 +75,6 @@ _MEMBER_DEFAULTS = {"n_members": 1, "engine": "auto"}
 _TRAINING_KEYS = ("weight_decay", "lr", "dropout", "batch_size", "max_epochs", "optimizer")
 
 
-def _start(defaults: Mapping[str, Any], keys: tuple[str, ...], **nearest: Any) -> dict[str, Any]:
-    """A search's first trial: ``defaults`` under ``keys``, with ``nearest`` in-space values for defaults outside it."""
-    return {**{key: defaults[key] for key in keys}, **nearest}
-
-
 def _network_kwargs(params: Mapping[str, Any]) -> dict[str, Any]:
     kwargs = {k: v for k, v in params.items() if k != "architecture"}
     kwargs["hidden"] = parse_architecture(params["architecture"])
@@ -95,7 +90,7 @@ FCNN = ModelSpec(
     search_space=_paper_space, uses_validation=True,
     description="the paper's fully connected network (species_flag=True adds the organism feature)",
     # 300 epochs are not on the grid: its shortest, 500 (both stop early on the validation loss, patience 30)
-    search_start=_start(_NETWORK_DEFAULTS, ("architecture", "activation", *_TRAINING_KEYS), max_epochs=500))
+    search_start=search_start(_NETWORK_DEFAULTS, ("architecture", "activation", *_TRAINING_KEYS), max_epochs=500))
 
 
 # --- DANN -------------------------------------------------------------------------------------
@@ -151,7 +146,7 @@ LSPIN_SPEC = ModelSpec(
               "class_weight": None, "n_members": 1},
     search_space=_lspin_space, uses_validation=False,
     description="locally sparse network (Yang et al. 2022); defaults = the paper's settings",
-    search_start=_start({**_LSPIN_DEFAULTS, "class_weight": None, "weight_decay": 0.0},
+    search_start=search_start({**_LSPIN_DEFAULTS, "class_weight": None, "weight_decay": 0.0},
                         ("lambda1", "lr", "sigma", "epochs", "class_weight", "weight_decay")))
 
 #: Named LSPIN configurations for :func:`neurotype.protocol.evaluation.evaluate` (``params=`` and ``n_trials``):
@@ -238,7 +233,7 @@ FCNN_REFERENCE = ModelSpec(
     defaults={**_PAPER_NETWORK_DEFAULTS, "species_flag": False},
     search_space=_paper_network_space, uses_validation=True,
     description="the paper's FCNN as its code built it: batch normalisation, Keras initialisation, its grid",
-    search_start=_start(_PAPER_NETWORK_DEFAULTS, ("architecture", *_TRAINING_KEYS),
+    search_start=search_start(_PAPER_NETWORK_DEFAULTS, ("architecture", *_TRAINING_KEYS),
                         **{f"activation_{i + 1}": _PAPER_NETWORK_DEFAULTS["activation"]
                            for i in range(len(parse_architecture(_PAPER_NETWORK_DEFAULTS["architecture"])))}))
 
@@ -277,4 +272,4 @@ LSPIN_REFERENCE = ModelSpec(
     search_space=_lspin_paper_space, uses_validation=False,
     description="LSPIN as the reference lspin_model.Model builds it (batch normalisation, truncated-normal "
                 "initialisation) with the paper's settings",
-    search_start=_start(LSPIN_SPEC.defaults, ("lambda1", "lr")))
+    search_start=search_start(LSPIN_SPEC.defaults, ("lambda1", "lr")))

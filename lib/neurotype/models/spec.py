@@ -12,7 +12,7 @@ import pandas as pd
 if TYPE_CHECKING:
     import optuna
 
-__all__ = ["Classifier", "ModelSpec"]
+__all__ = ["Classifier", "ModelSpec", "search_start"]
 
 
 @runtime_checkable
@@ -87,3 +87,9 @@ class ModelSpec:
     def make(self, overrides: Mapping[str, Any] | None = None, seed: int = 0) -> Classifier:
         """A fresh, unfitted model with the given hyperparameters and seed."""
         return self.build(self.params(overrides), int(seed))
+
+
+def search_start(defaults: Mapping[str, Any], keys: tuple[str, ...], **nearest: Any) -> dict[str, Any]:
+    """A :attr:`ModelSpec.search_start`: ``defaults`` under ``keys``, with ``nearest`` in-space values for
+    the defaults that lie outside the search space."""
+    return {**{key: defaults[key] for key in keys}, **nearest}
