@@ -46,11 +46,10 @@ from pathlib import Path
 import time
 
 import matplotlib.pyplot as plt
-from myst_nb import glue
 
 from neurotype import data
 
-from neurotype.book.display import glue_values, table
+from neurotype.book.display import glue_figure, glue_values, table
 from neurotype.ephys import features, separation, simulate
 from neurotype.experiments import feature_story
 from neurotype.plots import features as feature_plots
@@ -85,8 +84,7 @@ by_stimulus = {kind: {cell: responses[cell][kind] for cell in responses} for kin
 glue_values({**feature_story.model_cell_numbers(responses), "noise_epoch_s": f"{noise_epoch_s:g}",
              "sampling_khz": f"{sampling_rate / 1e3:g}"})
 fig = feature_plots.plot_stimulus_responses(by_stimulus)
-glue("fig-stimuli", fig, display=False)
-plt.close(fig)
+glue_figure("fig-stimuli", fig)
 
 # %% [markdown]
 # ```{glue:figure} fig-stimuli
@@ -170,8 +168,7 @@ broad_effects = {
 broad_numbers = feature_story.broad_separation_numbers(broad_effects, feature_list)
 glue_values({**broad_numbers, "n_boot": f"{n_boot:,}"})
 fig = feature_plots.plot_two_class_effects(broad_effects)
-glue("fig-broad-effects", fig, display=False)
-plt.close(fig)
+glue_figure("fig-broad-effects", fig)
 table(feature_story.effects_display(broad_effects["mouse"]), "tab-broad-effects",
       "The ten features that separate aspiny from spiny mouse cells most (|rank-biserial r|), with its bootstrap "
       "interval, Cohen's d and the Benjamini-Hochberg adjusted p-value.")
@@ -212,14 +209,12 @@ glue_values(feature_story.subclass_separation_numbers(subclass_effects, one_vs_r
 pairs, pair_text = feature_story.interneuron_pairs(mouse, feature_list, data.SUBCLASSES)
 glue_values(pair_text)
 fig = feature_plots.plot_multi_class_effects(subclass_effects, one_vs_rest)
-glue("fig-subclass-effects", fig, display=False)
-plt.close(fig)
+glue_figure("fig-subclass-effects", fig)
 shown = list(subclass_effects.index[:6])
 fig = feature_plots.plot_feature_distributions(
     mouse, shown, "subclass", data.SUBCLASSES, units=features.FEATURE_UNITS,
     references={cell: model_features[cell] for cell in model_features.columns})
-glue("fig-subclass-distributions", fig, display=False)
-plt.close(fig)
+glue_figure("fig-subclass-distributions", fig)
 table(feature_story.effects_display(subclass_effects), "tab-subclass-effects",
       "The ten features that separate the five mouse subclasses most (Kruskal-Wallis ε² on ranks, ANOVA η² on "
       "values, H, and the adjusted p-value).")

@@ -73,7 +73,7 @@ import pandas as pd
 from myst_nb import glue
 
 from neurotype import data
-from neurotype.book.display import glue_values, readable_columns, table
+from neurotype.book.display import glue_figure, glue_values, readable_columns, table
 from neurotype.experiments import alignment, comparison, transfer
 from neurotype.paper import claims
 from neurotype.paper.headline import PRIMARY_TABLE1 as PRIMARY, single_split_label
@@ -175,8 +175,7 @@ fig = dann_plots.plot_model_intervals(
                                      ("human", "accuracy", "human cells: accuracy"),
                                      ("mouse", "accuracy", "mouse cells: accuracy")],
     paper={(PRIMARY, s): v for s, v in transfer.PAPER_DANN.items()})
-glue("fig-table1", fig, display=False)
-plt.close(fig)
+glue_figure("fig-table1", fig)
 paired_table, paired_sentence = transfer.primary_comparison(tuned, PRIMARY)
 glue("paired_sentence", paired_sentence, display=False)
 glue_values({f"{prefix}{key}_{s}_{m}": reports[label].estimate(s, m).mean
@@ -257,8 +256,7 @@ confusion = tuned[PRIMARY].confusion
 fig = dann_plots.plot_confusions({s: confusion[s] for s in ("human", "mouse")}, task.classes,
                                  titles={"human": "human cells (cf. paper Fig 9)",
                                          "mouse": "mouse cells (cf. paper Fig 10)"})
-glue("fig-confusion", fig, display=False)
-plt.close(fig)
+glue_figure("fig-confusion", fig)
 human_conf = pd.DataFrame(confusion["human"], index=task.classes, columns=task.classes)
 glue_values({"human_aspiny_missed": f"{human_conf.loc['aspiny', 'spiny'] / human_conf.loc['aspiny'].sum():.1%}",
              "human_spiny_missed": f"{human_conf.loc['spiny', 'aspiny'] / human_conf.loc['spiny'].sum():.1%}"})
@@ -301,12 +299,10 @@ table(probe_means.rename(columns={"logreg": "linear probe", "svc": "RBF probe"})
 
 # %% tags=["remove-cell"]
 fig = dann_plots.plot_probes(aligned.probes)
-glue("fig-probes", fig, display=False)
-plt.close(fig)
+glue_figure("fig-probes", fig)
 fig = dann_plots.plot_embeddings({name: alignment.project_2d(frame, seed=seed)
                                   for name, frame in aligned.embeddings.items()})
-glue("fig-embedding", fig, display=False)
-plt.close(fig)
+glue_figure("fig-embedding", fig)
 glue_values({**{f"probe_{i}": probe_means.loc[name, "logreg"] for i, name in enumerate(representations)},
              "probe_semi_svc": probe_means.loc["DANN semi", "svc"],
              "alignment_verdict": transfer.alignment_verdict(aligned.probes)})

@@ -49,11 +49,10 @@ import time
 from pathlib import Path
 
 import matplotlib.pyplot as plt
-from myst_nb import glue
 
 import neurotype
 from neurotype import data
-from neurotype.book.display import glue_values, table
+from neurotype.book.display import glue_figure, glue_values, table
 from neurotype.experiments import ablation, transfer
 from neurotype.plots import dann as dann_plots
 from neurotype.protocol.reports import write_chapter_report
@@ -150,8 +149,7 @@ lambda_frame = transfer.lambda_table(lambda_reports)
 
 # %% tags=["remove-cell"]
 fig = dann_plots.plot_lambda_sweep(lambda_frame)
-glue("fig-lambda", fig, display=False)
-plt.close(fig)
+glue_figure("fig-lambda", fig)
 glue_values(ablation.lambda_numbers(lambda_frame))
 
 # %% [markdown]
@@ -191,8 +189,7 @@ curve_summary = transfer.summarize_curve(curve, "balanced_accuracy", n_folds=n_f
 
 # %% tags=["remove-cell"]
 fig = dann_plots.plot_label_curve(curve_summary)
-glue("fig-curve", fig, display=False)
-plt.close(fig)
+glue_figure("fig-curve", fig)
 glue_values(ablation.curve_numbers(curve_summary))
 
 # %% [markdown]

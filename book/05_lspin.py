@@ -75,13 +75,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 from myst_nb import glue
 
-from neurotype.book.display import glue_values, metric_name, readable_columns, table
+from neurotype.book.display import glue_figure, glue_values, metric_name, readable_columns, table
 from neurotype.data.tables import subclass_task
 from neurotype.experiments import audit, comparison
 from neurotype.models.lspin import LSPIN_PAPER_PRESET
 from neurotype.paper import claims
 from neurotype.paper.headline import (PRIMARY_TABLE2 as PRIMARY, PRIMARY_TUNED_TABLE2 as PRIMARY_TUNED, beats_verdict,
-                                      difference_label, single_split_label)
+                                      single_split_label)
 from neurotype.plots import lspin as lspin_plots
 from neurotype.protocol.reports import write_chapter_report
 from neurotype.protocol.tuning import PRUNER_SENTENCES
@@ -184,8 +184,7 @@ glue("beats_verdict", beats.text, display=False)
 fig = lspin_plots.plot_model_intervals(
     comparison.interval_frame({feature_set: everything, compare_feature_set: reports_compare}),
     reference=claims.LSPIN["f1_macro"], reference_label="paper's LSPIN claim")
-glue("fig-lspin-intervals", fig, display=False)
-plt.close(fig)
+glue_figure("fig-lspin-intervals", fig)
 
 # %% [markdown]
 # With its default (the paper's) settings the primary model, {glue:text}`primary`, reaches macro F1
@@ -240,8 +239,7 @@ table(comparison.claims_display(claims_table).rename(index=metric_name), "tab-cl
 # %% tags=["remove-cell"]
 counts = np.asarray(reports[PRIMARY].confusion["all"])
 fig = lspin_plots.plot_confusion(counts, task.classes, title=f"{PRIMARY}, summed over outer test folds")
-glue("fig-lspin-confusion", fig, display=False)
-plt.close(fig)
+glue_figure("fig-lspin-confusion", fig)
 glue_values(comparison.confusion_numbers(counts, task.classes))
 
 # %% [markdown]
@@ -293,10 +291,8 @@ table(comparison.tuned_parameters(reports_tuned["lspin_tuned"]), "tab-tuned-lspi
 
 # %% tags=["remove-cell"]
 estimates = {**comparison.report_estimates(everything, ["all"]), single_split_label(PRIMARY): single.summaries(),
-             **{difference_label(PRIMARY, r): {"all": {"f1_macro": {"mean": d.mean, "ci95": [d.low, d.high]}}}
-                for r, d in differences.items()},
-             **{difference_label(PRIMARY_TUNED, r): {"all": {"f1_macro": {"mean": d.mean, "ci95": [d.low, d.high]}}}
-                for r, d in tuned_differences.items()}}
+             **comparison.difference_estimates(PRIMARY, differences),
+             **comparison.difference_estimates(PRIMARY_TUNED, tuned_differences)}
 print(write_chapter_report(out, params, started=started, estimates=estimates, results={
     "primary": PRIMARY, "primary_tuned": PRIMARY_TUNED,
     "compare_estimates": comparison.report_estimates(reports_compare, ["all"]),

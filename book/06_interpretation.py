@@ -62,7 +62,7 @@ from neurotype.experiments.comparison import Config
 from neurotype.data.tables import broad_task, subclass_task
 from neurotype.protocol.evaluation import Report, compare
 from neurotype.plots import lspin as lspin_plots
-from neurotype.book.display import glue_values, readable_columns, table
+from neurotype.book.display import glue_figure, glue_values, readable_columns, table
 from neurotype.protocol.reports import write_chapter_report
 
 plt.rcParams["figure.dpi"] = 110
@@ -94,8 +94,7 @@ G = gates.frame(member=0, repeat=0)
 labels = gates.labels(repeat=0)
 order = interpret.cluster_order(G.to_numpy())
 fig = lspin_plots.plot_gate_matrix(G, labels, order)
-glue("fig-gate-matrix", fig, display=False)
-plt.close(fig)
+glue_figure("fig-gate-matrix", fig)
 
 # %% [markdown]
 # The refitted models reproduce the previous chapter's test predictions for {glue:text}`agreement` of
@@ -119,8 +118,7 @@ plt.close(fig)
 # %% tags=["remove-cell"]
 profiles = interpret.class_profiles(G, labels, task.classes)
 fig = lspin_plots.plot_class_profiles(profiles)
-glue("fig-class-profiles", fig, display=False)
-plt.close(fig)
+glue_figure("fig-class-profiles", fig)
 defining = interpret.defining_features(profiles, top=3)
 reading = interpret.reading_sentences(defining)
 glue("reading", Markdown("\n".join(f"* {sentence}" for sentence in reading)), display=False)
@@ -153,8 +151,7 @@ defining.round(3)
 # %% tags=["remove-cell"]
 counts = interpret.open_gate_counts(G.to_numpy())
 fig = lspin_plots.plot_open_counts(counts, labels, G.shape[1])
-glue("fig-open-counts", fig, display=False)
-plt.close(fig)
+glue_figure("fig-open-counts", fig)
 per_class_open = pd.Series(gate_facts["per_class_open"], name="median open gates")
 
 # %% [markdown]
@@ -181,8 +178,7 @@ per_class_open.to_frame().T
 # %% tags=["remove-cell"]
 corr, stability = interpret.profile_stability(gates.gates, gates.cells[gates.cells["repeat"] == 0])
 fig = lspin_plots.plot_stability(corr)
-glue("fig-gate-stability", fig, display=False)
-plt.close(fig)
+glue_figure("fig-gate-stability", fig)
 glue_values(interpret.stability_numbers(stability))
 
 # %% [markdown]
@@ -217,8 +213,7 @@ mean_gate = G.mean()
 agreement = interpret.rank_agreement(mean_gate, importance, top=10)
 fig = lspin_plots.plot_gate_vs_importance(mean_gate, importance,
                                           importance_label=f"{importance_baseline} permutation importance")
-glue("fig-gate-importance", fig, display=False)
-plt.close(fig)
+glue_figure("fig-gate-importance", fig)
 glue_values({"importance_baseline": importance_baseline, **interpret.importance_numbers(mean_gate, importance, agreement)})
 
 # %% [markdown]

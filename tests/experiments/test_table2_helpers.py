@@ -66,3 +66,12 @@ def test_both_tables_show_the_reference_networks_beside_ours():
     assert "class_weight" not in table1["DANN reference"]["params"]  # the paper's code weighted no class
     assert table1["DANN semi"]["model"] == "dann"
     assert "patience" not in transfer.table1_models()["DANN reference"]["params"]  # every epoch, as published
+
+
+def test_difference_estimates_read_back_as_the_estimates_they_hold():
+    from neurotype.paper.headline import difference_label
+
+    summaries = comparison.difference_estimates("lspin", {"svc": Estimate(0.013, -0.013, 0.039)})
+    assert list(summaries) == [difference_label("lspin", "svc")]
+    back = Estimate.from_summary(summaries[difference_label("lspin", "svc")]["all"]["f1_macro"])
+    assert (back.mean, back.low, back.high) == (0.013, -0.013, 0.039)

@@ -27,7 +27,7 @@ from neurotype.data.splits import inner_split, outer_folds
 from neurotype.data.tables import TaskData
 from neurotype.models.registry import get_model
 from neurotype.paper import claims
-from neurotype.paper.headline import claim_verdict
+from neurotype.paper.headline import claim_verdict, difference_label
 from neurotype.protocol.evaluation import Report, compare, evaluate_many, fit_model
 from neurotype.protocol.metrics import (OVERALL, SCALAR_METRICS, central_95, fold_metrics, intervals_overlap,
                                         per_class_f1_name)
@@ -35,7 +35,7 @@ from neurotype.protocol.reports import Estimate
 
 __all__ = ["Config", "run_models", "load_reports", "SUBCLASS_BASELINES", "table2", "interval_frame", "claims_frame",
            "feature_set_effect", "PAPER_LSPIN_CLAIMS", "SplitSpread", "single_split_spread", "paired_difference",
-           "report_estimates", "TARGET_F1_MACRO", "table2_configs", "claims_display", "differences_frame",
+           "report_estimates", "difference_estimates", "TARGET_F1_MACRO", "table2_configs", "claims_display", "differences_frame",
            "confusion_numbers", "tuned_parameters", "primary_numbers"]
 
 #: The baselines that Table 2 puts beside LSPIN (the chapter-05 report labels of their default runs).
@@ -324,6 +324,14 @@ def report_estimates(reports: Mapping[str, Report], species: Sequence[str] | Non
     """``{label: {species: metric summaries}}`` of evaluate reports, for a chapter report's ``estimates``."""
     return {label: {key: report.metrics[key] for key in (species or report.metrics) if key in report.metrics}
             for label, report in reports.items()}
+
+
+def difference_estimates(primary: str, differences: Mapping[str, Estimate],
+                         metric: str = "f1_macro") -> dict[str, dict]:
+    """``{difference_label(primary, rival): {"all": {metric: summary}}}`` of paired differences, for a
+    chapter report's ``estimates`` (read back with :meth:`Estimate.from_summary`)."""
+    return {difference_label(primary, rival): {"all": {metric: {"mean": d.mean, "ci95": [d.low, d.high]}}}
+            for rival, d in differences.items()}
 
 
 def feature_set_effect(reports_a: Mapping[str, Report], reports_b: Mapping[str, Report],
