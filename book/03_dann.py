@@ -346,7 +346,8 @@ table(targets, "tab-targets", "The chapter's targets and what this run measured.
 # {glue:text}`n_targets_reached` of {glue:text}`n_targets` targets are reached. One DANN fit on all
 # cells takes {glue:text}`fit_seconds` s ({glue:text}`fit_epochs` epochs until early stopping) on
 # one thread of the machine that built this page (the protocol runs two folds at once, one per
-# core; two threads per fit were slower on the shared two-core machine).
+# core; two threads per fit were slower on the shared two-core machine). The book executes two chapters
+# at once, so another chapter may share the cores while this is timed.
 #
 # ## What the later chapters read
 #

@@ -5,8 +5,14 @@
 percent-format ``book/*.py`` files named in the root's ``_toc.yml``; each is converted
 to a notebook, executed once by papermill (with the profile's name and the user's ``-p`` values;
 the chapter takes its budgets from :mod:`neurotype.book.profiles`), and the executed notebooks are staged with the book's configuration
-under ``_build/src`` so that Jupyter Book renders them without executing again. The root page is
-executed last, since it summarises the other chapters' reports.
+under ``_build/src`` so that Jupyter Book renders them without executing again.
+
+Chapters run two at a time by default (``--chapters-at-once``), each in its own process and kernel:
+most pages keep one core busy, and a page beside a tuning chapter fills the core its workers leave
+idle. A chapter waits for the chapters whose results it reads (:data:`CHAPTER_NEEDS`); the root page
+summarises every chapter's report, so it runs last. Each chapter is seeded on its own, so the order
+changes no number. The chapters on the longest path through these needs start first, by the
+durations the last whole build of the profile recorded (:func:`write_timing`).
 """
 
 from __future__ import annotations
@@ -14,11 +20,13 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import multiprocessing
 import os
 import shutil
 import subprocess
 import sys
 import time
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,9 +36,14 @@ import yaml
 from neurotype import paths
 from neurotype.book import profiles
 
-__all__ = ["Chapter", "chapters_from_toc", "execute_chapter", "stage_book", "timing_path", "write_timing", "main"]
+__all__ = ["Chapter", "CHAPTER_NEEDS", "chapters_from_toc", "execute_chapter", "execute_chapters", "start_order",
+           "stage_book", "timing_path", "write_timing", "main"]
 
 KERNEL = "python3"
+
+#: Chapters that read another chapter's results folder, and the chapters they read (the root page,
+#: which reads them all, is handled apart). A test finds these reads in the chapters' code.
+CHAPTER_NEEDS: dict[str, tuple[str, ...]] = {"06_interpretation": ("05_lspin",)}
 
 
 @dataclass(frozen=True)
@@ -123,6 +136,100 @@ def _inherit_parameter_tags(path: Path) -> None:
     nbformat.write(notebook, path)
 
 
+def _needs(chapter: str, names: list[str], root: str) -> set[str]:
+    """The chapters among ``names`` that ``chapter`` must wait for."""
+    if chapter == root:
+        return set(names) - {root}
+    return set(CHAPTER_NEEDS.get(chapter, ())) & set(names)
+
+
+def start_order(names: list[str], root: str, recorded: dict[str, float] | None = None) -> list[str]:
+    """The order in which ready chapters start: longest path through :data:`CHAPTER_NEEDS` first.
+
+    A chapter's path is its recorded duration plus the longest path of the chapters that wait for
+    it; without recorded durations every path is 0 and the table of contents' order holds (ties,
+    too, keep it). The root page always comes last.
+    """
+    recorded = recorded or {}
+    waiting = {name: [other for other in names if name in _needs(other, names, root)] for name in names}
+    path: dict[str, float] = {}
+
+    def longest(name: str) -> float:
+        if name not in path:
+            path[name] = recorded.get(name, 0.0) + max((longest(w) for w in waiting[name]), default=0.0)
+        return path[name]
+
+    return sorted(names, key=lambda name: (name == root, -longest(name), names.index(name)))
+
+
+def _recorded_seconds(results_dir: Path, profile: str) -> dict[str, float]:
+    """Each chapter's duration in the last whole build of ``profile`` (empty if none was recorded)."""
+    path = timing_path(results_dir)
+    try:
+        body = json.loads(path.read_text(encoding="utf-8"))
+        return {str(k): float(v) for k, v in body["chapters_s"].items()} if body.get("profile") == profile else {}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}
+
+
+def _execute_reporting(chapter: Chapter, out_dir: Path, parameters: dict) -> str | None:
+    """:func:`execute_chapter` in a worker process: ``None``, or the error's last line (an exception
+    object may not survive the trip back between processes)."""
+    try:
+        execute_chapter(chapter, out_dir, parameters)
+    except Exception as error:
+        text = str(error).strip()
+        return f"{type(error).__name__}: {text.splitlines()[-1] if text else ''}"
+    return None
+
+
+def execute_chapters(selected: list[Chapter], root: str, executed_dir: Path, injected: dict[str, dict],
+                     at_once: int = 2, recorded: dict[str, float] | None = None,
+                     label: str = "") -> tuple[dict[str, float], list[str]]:
+    """Execute ``selected`` chapters, ``at_once`` at a time, each in its own process.
+
+    A chapter starts once every chapter it needs has finished (failed or not: a failure is reported
+    at the end, as papermill's error names the cell). Returns each chapter's wall seconds and one
+    line per failed chapter.
+    """
+    names = [c.name for c in selected]
+    by_name = {c.name: c for c in selected}
+    pending = start_order(names, root, recorded)
+    finished: set[str] = set()
+    running: dict[Future, tuple[str, float]] = {}
+    seconds: dict[str, float] = {}
+    failures: list[str] = []
+    # spawn: a fresh interpreter per worker (no forked torch or loky state); a worker per chapter
+    with ProcessPoolExecutor(max_workers=max(1, at_once), mp_context=multiprocessing.get_context("spawn"),
+                             max_tasks_per_child=1) as pool:
+        while pending or running:
+            for name in list(pending):
+                if len(running) >= at_once:
+                    break
+                if _needs(name, names, root) <= finished:
+                    pending.remove(name)
+                    chapter = by_name[name]
+                    print(f"[neurotype.book] executing {chapter.page}{chapter.source.suffix} ({label})", flush=True)
+                    future = pool.submit(_execute_reporting, chapter, executed_dir, injected[name])
+                    running[future] = (name, time.perf_counter())
+            if not running:
+                raise RuntimeError(f"chapters {pending} wait for each other (CHAPTER_NEEDS has a cycle)")
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                name, start = running.pop(future)
+                finished.add(name)
+                seconds[name] = time.perf_counter() - start
+                try:
+                    error = future.result()
+                except Exception as broken:  # the worker process itself died (e.g. out of memory)
+                    error = f"{type(broken).__name__}: {broken}"
+                if error is not None:  # papermill reports the failing cell; keep going, fail at the end
+                    failures.append(f"{name}: {error}")
+                    print(f"[neurotype.book] FAILED {name}", flush=True)
+                print(f"[neurotype.book] {name} took {seconds[name]:.1f} s", flush=True)
+    return seconds, failures
+
+
 def stage_book(chapters: list[Chapter], executed_dir: Path, staging: Path) -> None:
     """Copy the configuration, static pages and executed notebooks into one source tree.
 
@@ -193,6 +300,9 @@ def main(argv: list[str] | None = None) -> int:
                              "machines running the same command on it fill the same studies")
     parser.add_argument("--strict", action="store_true",
                         help="treat every Sphinx warning (broken reference, cell error) as an error")
+    parser.add_argument("--chapters-at-once", type=int, default=2, metavar="N",
+                        help="chapters executed at the same time, each in its own process (default 2; 1: one after "
+                             "another)")
     parser.add_argument("--only", nargs="*", default=None, metavar="CHAPTER",
                         help="execute only these chapters (the others must have been executed before)")
     args = parser.parse_args(argv)
@@ -216,27 +326,23 @@ def main(argv: list[str] | None = None) -> int:
     except profiles.ParameterError as error:
         print(f"python -m neurotype.book: {error}", file=sys.stderr)
         return 2
+    if args.chapters_at_once < 1:
+        print(f"python -m neurotype.book: --chapters-at-once must be at least 1, got {args.chapters_at_once}",
+              file=sys.stderr)
+        return 2
     executed_dir = paths.BUILD / "executed" / args.profile
-    failures: list[str] = []
     os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
-    # The root page (the headline table) reads every chapter's report, so it runs last.
-    book_start, seconds = time.perf_counter(), {}
-    for chapter in sorted(selected, key=lambda c: c.name == chapters[0].name):
-        start = time.perf_counter()
-        print(f"[neurotype.book] executing {chapter.source.relative_to(paths.ROOT)} ({args.profile})", flush=True)
-        try:
-            execute_chapter(chapter, executed_dir, injected[chapter.name])
-        except Exception as error:  # papermill reports the failing cell; keep going, fail at the end
-            failures.append(f"{chapter.name}: {type(error).__name__}: {str(error).strip().splitlines()[-1] if str(error).strip() else ''}")
-            print(f"[neurotype.book] FAILED {chapter.name}", flush=True)
-        seconds[chapter.name] = time.perf_counter() - start
-        print(f"[neurotype.book] {chapter.name} took {seconds[chapter.name]:.1f} s", flush=True)
+    recorded = _recorded_seconds(results_dir, args.profile)
+    book_start = time.perf_counter()
+    seconds, failures = execute_chapters(selected, chapters[0].name, executed_dir, injected, args.chapters_at_once,
+                                         recorded, label=args.profile)
 
     staging = paths.BUILD / "src"
     stage_book(chapters, executed_dir, staging)
     status = build_html(staging, strict=args.strict)
     if not failures and status == 0 and args.only is None:
-        write_timing(results_dir, args.profile, time.perf_counter() - book_start, seconds, overrides)
+        write_timing(results_dir, args.profile, time.perf_counter() - book_start, seconds, overrides,
+                     chapters_at_once=args.chapters_at_once)
     if failures:
         print("[neurotype.book] chapters that failed:\n  " + "\n  ".join(failures), file=sys.stderr)
         return 1
@@ -253,16 +359,17 @@ def timing_path(results_dir: Path) -> Path:
 
 
 def write_timing(results_dir: Path, profile: str, total_s: float, chapter_s: dict[str, float],
-                 overrides: dict) -> Path:
+                 overrides: dict, chapters_at_once: int = 1) -> Path:
     """Record a whole build's wall time at :func:`timing_path`.
 
     Written only for a build of every chapter that succeeded, so the figure is always a whole book's.
+    With several chapters at once their durations overlap: they add up to more than ``total_s``.
     """
     path = timing_path(results_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
     body = {"profile": profile, "seconds": total_s, "chapters_s": chapter_s, "overrides": overrides,
             "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-            "cpus": os.cpu_count()}
+            "cpus": os.cpu_count(), "chapters_at_once": chapters_at_once}
     path.write_text(json.dumps(body, indent=1, default=str) + "\n", encoding="utf-8")
     return path
 
