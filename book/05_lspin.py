@@ -78,7 +78,8 @@ from myst_nb import glue
 from neurotype.book.display import glue_figure, glue_values, metric_name, readable_columns, table
 from neurotype.data.tables import subclass_task
 from neurotype.experiments import audit, comparison
-from neurotype.models.lspin import LSPIN_PAPER_PRESET
+from neurotype.models.baselines import BOOSTING_STAGE, FOREST_STAGE
+from neurotype.models.lspin import LSPIN_PAPER_PRESET, PRUNE_EVERY
 from neurotype.paper import claims
 from neurotype.paper.headline import (PRIMARY_TABLE2 as PRIMARY, PRIMARY_TUNED_TABLE2 as PRIMARY_TUNED, beats_verdict,
                                       single_split_label)
@@ -92,7 +93,8 @@ out = Path(results_dir) / "05_lspin"
 protocol = dict(n_folds=n_folds, seed=seed, n_jobs=n_jobs, study_dir=Path(results_dir) / "optuna", storage=storage)
 task, compare_task = subclass_task(feature_set), subclass_task(compare_feature_set)
 glue_values({"paper_acc": claims.LSPIN["accuracy"], "paper_f1": claims.LSPIN["f1_macro"], "primary": PRIMARY,
-             "pruner_sentence": PRUNER_SENTENCES[pruner],
+             "pruner_sentence": PRUNER_SENTENCES[pruner], "lspin_prune_every": PRUNE_EVERY,
+             "forest_stage": FOREST_STAGE, "boosting_stage": BOOSTING_STAGE,
              **{k: params[k] for k in ("n_folds", "n_repeats", "n_repeats_compare", "n_trials", "n_repeats_tuned",
                                        "ensemble_members", "feature_set", "compare_feature_set", "n_split_repeats")},
              **{f"preset_{k}": f"{LSPIN_PAPER_PRESET[k]}" for k in ("lambda1", "sigma", "lr", "epochs")}})
@@ -108,8 +110,9 @@ glue_values({"paper_acc": claims.LSPIN["accuracy"], "paper_f1": claims.LSPIN["f1
 #   budget for all) on its inner validation split, {glue:text}`n_folds` folds × {glue:text}`n_repeats_tuned`
 #   repeat(s). Each study's first trial is the model's default settings (where a default lies outside the
 #   search space, such as the random forest's unlimited depth, the nearest setting inside it). During tuning
-#   {glue:text}`pruner_sentence` (LSPIN is scored every 100 epochs, the FCNN every 10); a pruned trial counts
-#   towards the budget, as in Optuna's own.
+#   {glue:text}`pruner_sentence` (LSPIN is scored every {glue:text}`lspin_prune_every` epochs, the FCNN every
+#   10, the random forest every {glue:text}`forest_stage` trees, XGBoost every {glue:text}`boosting_stage`
+#   rounds); a pruned trial counts towards the budget, as in Optuna's own.
 # * **Table 2, default settings (secondary)**: every model with its default hyperparameters (LSPIN: the
 #   paper's published settings, $\lambda_1$ = {glue:text}`preset_lambda1`, $\sigma$ = {glue:text}`preset_sigma`,
 #   SGD with learning rate {glue:text}`preset_lr`, {glue:text}`preset_epochs` full-batch epochs, in our

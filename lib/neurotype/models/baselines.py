@@ -19,11 +19,18 @@ organism column (0 = mouse, 1 = human) is appended *after* scaling, as the raw 0
 the paper's "organism feature", also offered to the baselines so that comparisons with it are
 fair. All estimators run single-threaded (``n_jobs=1``): the protocol parallelises, if at all,
 over folds.
+
+During tuning the two tree ensembles report their inner-validation loss to Optuna's pruner while they
+grow, as LSPIN does while it trains: the forest after every :data:`FOREST_STAGE` trees (grown with
+``warm_start``, which draws each tree's seed as a one-shot fit does), the boosted trees after every
+:data:`BOOSTING_STAGE` rounds (a training callback that only reads the booster). A trial that is not
+pruned ends with exactly the model an unobserved fit gives; tests compare them.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Mapping
+import warnings
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -40,7 +47,13 @@ from neurotype.data.preprocessing import make_preprocessor, organism_column
 if TYPE_CHECKING:
     import optuna
 
-__all__ = ["SklearnClassifier", "organism_column", "LOGREG", "SVC_RBF", "RANDOM_FOREST", "XGBOOST"]
+__all__ = ["SklearnClassifier", "organism_column", "LOGREG", "SVC_RBF", "RANDOM_FOREST", "XGBOOST", "FOREST_STAGE",
+           "BOOSTING_STAGE"]
+
+#: Trees a random forest grows between two reports to the pruner during tuning.
+FOREST_STAGE = 100
+#: Boosting rounds XGBoost runs between two reports to the pruner during tuning.
+BOOSTING_STAGE = 50
 
 
 def _estimator_has(method: str):
@@ -71,6 +84,14 @@ class SklearnClassifier(ClassifierMixin, BaseEstimator):
             Z = np.hstack([Z, organism_column(species, len(Z))])
         return Z
 
+    def set_pruning_callback(self, callback: Callable[[int, float], None] | None, X_val=None, y_val=None,
+                             species_val=None) -> None:
+        """During tuning: ``callback(trees or rounds so far, -validation log loss)`` while a random forest or
+        XGBoost grows (every :data:`FOREST_STAGE` trees, :data:`BOOSTING_STAGE` rounds; it may raise to
+        prune). Other estimators never call it. The validation rows serve the pruner only.
+        """
+        self._pruning = None if callback is None or X_val is None else (callback, X_val, y_val, species_val)
+
     def fit(self, X: pd.DataFrame | np.ndarray, y: np.ndarray, species: np.ndarray | None = None,
             X_val: pd.DataFrame | None = None, y_val: np.ndarray | None = None,
             species_val: np.ndarray | None = None) -> "SklearnClassifier":
@@ -79,8 +100,63 @@ class SklearnClassifier(ClassifierMixin, BaseEstimator):
         self.encoder_ = LabelEncoder().fit(np.asarray(y))
         self.classes_ = self.encoder_.classes_
         self.preprocessor_ = make_preprocessor().fit(X)
-        self.estimator_ = clone(self.estimator).fit(self._design(X, species), self.encoder_.transform(y))
+        estimator, Z, codes = clone(self.estimator), self._design(X, species), self.encoder_.transform(y)
+        pruning = getattr(self, "_pruning", None)
+        if pruning is not None and isinstance(estimator, RandomForestClassifier):
+            self.estimator_ = self._grow_forest(estimator, Z, codes, self._validation_loss(*pruning))
+        elif pruning is not None and type(estimator).__name__ == "XGBClassifier":
+            self.estimator_ = self._boost_reporting(estimator, Z, codes, self._validation_loss(*pruning))
+        else:
+            self.estimator_ = estimator.fit(Z, codes)
         return self
+
+    def _validation_loss(self, callback, X_val, y_val, species_val) -> Callable[[int, np.ndarray], None]:
+        """``report(step, probabilities of the validation rows)``: their log loss, negated, to ``callback``."""
+        y_val = np.asarray(y_val)
+        known = np.isin(y_val, self.classes_)  # a class the training rows lack has no column
+        Z_val = self._design(np.asarray(X_val, dtype=float)[known], None if species_val is None
+                             else np.asarray(species_val)[known])
+        codes = self.encoder_.transform(y_val[known])
+
+        def report(step: int, probabilities_of) -> None:
+            p = np.asarray(probabilities_of(Z_val), dtype=float)
+            p = np.column_stack([1 - p, p]) if p.ndim == 1 else p
+            loss = float(-np.mean(np.log(np.clip(p[np.arange(len(codes)), codes], 1e-12, None))))
+            if np.isfinite(loss):
+                callback(step, -loss)
+        return report
+
+    @staticmethod
+    def _grow_forest(forest: RandomForestClassifier, Z, codes, report) -> RandomForestClassifier:
+        """Fit ``forest`` in stages of :data:`FOREST_STAGE` trees, reporting between them."""
+        total = forest.n_estimators
+        forest.set_params(warm_start=True)
+        with warnings.catch_warnings():
+            # sklearn warns that "balanced" class weights computed on each warm-start's rows may differ
+            # from the whole fit's: every stage here is fitted on the same rows
+            warnings.filterwarnings("ignore", message="class_weight presets", category=UserWarning)
+            for trees in range(FOREST_STAGE, total, FOREST_STAGE):
+                forest.set_params(n_estimators=trees).fit(Z, codes)
+                report(trees, forest.predict_proba)
+            forest.set_params(n_estimators=total).fit(Z, codes)
+        return forest.set_params(warm_start=False)
+
+    @staticmethod
+    def _boost_reporting(booster_model, Z, codes, report):
+        """Fit an ``XGBClassifier`` with a callback reporting every :data:`BOOSTING_STAGE` rounds."""
+        import xgboost
+
+        total = booster_model.n_estimators
+
+        class Report(xgboost.callback.TrainingCallback):
+            def after_iteration(self, model, epoch, evals_log) -> bool:
+                rounds = epoch + 1
+                if rounds % BOOSTING_STAGE == 0 and rounds < total:
+                    report(rounds, lambda Z_val: model.inplace_predict(Z_val, iteration_range=(0, rounds)))
+                return False
+
+        booster_model.set_params(callbacks=[Report()]).fit(Z, codes)
+        return booster_model.set_params(callbacks=None)  # the fitted model keeps no reference to the trial
 
     def predict(self, X: pd.DataFrame | np.ndarray, species: np.ndarray | None = None) -> np.ndarray:
         """Predicted labels (same values as the training ``y``)."""

@@ -413,11 +413,12 @@ class LSPINClassifier(TorchClassifier):
         self.class_weight, self.n_members, self.engine, self.seed = class_weight, n_members, engine, seed
         self.batch_norm, self.init = batch_norm, init
 
-    def set_pruning_callback(self, callback, X_val=None, y_val=None) -> None:
+    def set_pruning_callback(self, callback, X_val=None, y_val=None, species_val=None) -> None:
         """During tuning: ``callback(epoch, -validation loss)`` every :data:`PRUNE_EVERY` epochs (may raise to prune).
 
         LSPIN trains for a fixed number of epochs without early stopping, so the validation rows
-        (``X_val``, ``y_val``) serve the pruner only; they never change the training.
+        (``X_val``, ``y_val``) serve the pruner only; they never change the training. LSPIN takes no
+        organism column, so ``species_val`` is not used.
         """
         self._pruning_callback = callback
         self._pruning_validation = None if X_val is None else (X_val, y_val)

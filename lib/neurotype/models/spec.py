@@ -29,8 +29,8 @@ class Classifier(Protocol):
     A model may also define ``set_pruning_callback(callback)``: during tuning it then
     receives ``callback(step, value)``, which reports an intermediate validation score to
     Optuna and raises ``optuna.TrialPruned`` when the study's pruner stops the trial. A model
-    without ``uses_validation`` is called ``set_pruning_callback(callback, X_val=..., y_val=...)``:
-    the inner validation rows, for the pruner only.
+    without ``uses_validation`` is called ``set_pruning_callback(callback, X_val=..., y_val=...,
+    species_val=...)``: the inner validation rows, for the pruner only.
     """
 
     def fit(self, X: pd.DataFrame, y: np.ndarray, species: np.ndarray | None = None,

@@ -168,7 +168,7 @@ class TuningObjective:
             if self.spec.uses_validation:  # the validation rows reach the model through fit
                 model.set_pruning_callback(report)
             else:  # a model without early stopping gets them for the pruner only
-                model.set_pruning_callback(report, X_val=X_val, y_val=y_val)
+                model.set_pruning_callback(report, X_val=X_val, y_val=y_val, species_val=species_val)
         fit_model(model, self.spec, task, self.fit_positions, self.validation_positions)
         predicted = np.asarray(model.predict(X_val, species=species_val))
         if self.score_species is not None:

@@ -149,10 +149,10 @@ PRUNERS: dict[str, Callable[[], optuna.pruners.BasePruner]] = {
 }
 #: What each pruner does, in a sentence for the chapters.
 PRUNER_SENTENCES: dict[str, str] = {
-    "median": "a median pruner stops a network whose validation loss trails the median of the complete trials "
-              "at the same epoch, once three trials have completed",
-    "asha": "successive halving stops a network unless its validation loss is among the best third of the "
-            "trials that reached 10, 30, 90, … epochs",
+    "median": "a median pruner stops a network or a tree ensemble whose validation loss trails the median of the "
+              "complete trials at the same epoch (number of trees, boosting round), once three trials have completed",
+    "asha": "successive halving stops a network or a tree ensemble unless its validation loss is among the best "
+            "third of the trials that reached 10, 30, 90, … epochs (trees, boosting rounds)",
 }
 
 
