@@ -97,3 +97,10 @@ def test_chapters_run_side_by_side_a_chapter_waits_for_its_needs_and_a_failure_i
 def test_the_runner_refuses_zero_chapters_at_once(capsys):
     assert runner.main(["--profile", "smoke", "--only", "01_data", "--chapters-at-once", "0"]) == 2
     assert "--chapters-at-once" in capsys.readouterr().err
+
+
+def test_before_any_recorded_build_the_tuning_chapters_start_first():
+    estimates = runner._tuning_chapters("full", {})
+    assert {name for name, value in estimates.items() if value} == {"03_dann", "05_lspin"}  # n_trials 20 in full
+    assert start_order(TOC, "intro", estimates)[:2] == ["03_dann", "05_lspin"]
+    assert not any(runner._tuning_chapters("full", {"n_trials": 0}).values())

@@ -12,7 +12,8 @@ most pages keep one core busy, and a page beside a tuning chapter fills the core
 idle. A chapter waits for the chapters whose results it reads (:data:`CHAPTER_NEEDS`); the root page
 summarises every chapter's report, so it runs last. Each chapter is seeded on its own, so the order
 changes no number. The chapters on the longest path through these needs start first, by the
-durations the last whole build of the profile recorded (:func:`write_timing`).
+durations the last whole build of the profile recorded (:func:`write_timing`; before the first, the
+chapters that tune models count as the long ones).
 """
 
 from __future__ import annotations
@@ -170,6 +171,12 @@ def _recorded_seconds(results_dir: Path, profile: str) -> dict[str, float]:
         return {str(k): float(v) for k, v in body["chapters_s"].items()} if body.get("profile") == profile else {}
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return {}
+
+
+def _tuning_chapters(profile: str, overrides: dict[str, Any]) -> dict[str, float]:
+    """Without a recorded build: 1 for a chapter that tunes models (``n_trials`` > 0), the slow ones."""
+    return {name: float(int(overrides.get("n_trials", values.get("n_trials", 0)) or 0) > 0)
+            for name, values in profiles.PROFILES[profile].items() if "n_trials" in values}
 
 
 def _execute_reporting(chapter: Chapter, out_dir: Path, parameters: dict) -> str | None:
@@ -332,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     executed_dir = paths.BUILD / "executed" / args.profile
     os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
-    recorded = _recorded_seconds(results_dir, args.profile)
+    recorded = _recorded_seconds(results_dir, args.profile) or _tuning_chapters(args.profile, overrides)
     book_start = time.perf_counter()
     seconds, failures = execute_chapters(selected, chapters[0].name, executed_dir, injected, args.chapters_at_once,
                                          recorded, label=args.profile)
