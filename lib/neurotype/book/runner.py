@@ -9,7 +9,7 @@ under ``_build/src`` so that Jupyter Book renders them without executing again.
 
 Chapters run two at a time by default (``--chapters-at-once``), each in its own process and kernel:
 most pages keep one core busy, and a page beside a tuning chapter fills the core its workers leave
-idle. A chapter waits for the chapters whose results it reads (:data:`CHAPTER_NEEDS`); the root page
+idle. Two tuning chapters, which keep both cores busy by themselves, never run at once. A chapter waits for the chapters whose results it reads (:data:`CHAPTER_NEEDS`); the root page
 summarises every chapter's report, so it runs last. Each chapter is seeded on its own, so the order
 changes no number. The chapters on the longest path through these needs start first, by the
 durations the last whole build of the profile recorded (:func:`write_timing`; before the first, the
@@ -191,13 +191,14 @@ def _execute_reporting(chapter: Chapter, out_dir: Path, parameters: dict) -> str
 
 
 def execute_chapters(selected: list[Chapter], root: str, executed_dir: Path, injected: dict[str, dict],
-                     at_once: int = 2, recorded: dict[str, float] | None = None,
-                     label: str = "") -> tuple[dict[str, float], list[str]]:
+                     at_once: int = 2, recorded: dict[str, float] | None = None, label: str = "",
+                     one_at_a_time: set[str] | frozenset[str] = frozenset()) -> tuple[dict[str, float], list[str]]:
     """Execute ``selected`` chapters, ``at_once`` at a time, each in its own process.
 
     A chapter starts once every chapter it needs has finished (failed or not: a failure is reported
-    at the end, as papermill's error names the cell). Returns each chapter's wall seconds and one
-    line per failed chapter.
+    at the end, as papermill's error names the cell), and of the chapters in ``one_at_a_time`` (those
+    that keep every core busy by themselves) only one runs at a time; a later ready chapter may
+    start meanwhile. Returns each chapter's wall seconds and one line per failed chapter.
     """
     names = [c.name for c in selected]
     by_name = {c.name: c for c in selected}
@@ -213,7 +214,8 @@ def execute_chapters(selected: list[Chapter], root: str, executed_dir: Path, inj
             for name in list(pending):
                 if len(running) >= at_once:
                     break
-                if _needs(name, names, root) <= finished:
+                busy = name in one_at_a_time and any(other in one_at_a_time for other, _ in running.values())
+                if _needs(name, names, root) <= finished and not busy:
                     pending.remove(name)
                     chapter = by_name[name]
                     print(f"[neurotype.book] executing {chapter.page}{chapter.source.suffix} ({label})", flush=True)
@@ -339,10 +341,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     executed_dir = paths.BUILD / "executed" / args.profile
     os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
-    recorded = _recorded_seconds(results_dir, args.profile) or _tuning_chapters(args.profile, overrides)
+    tuning = _tuning_chapters(args.profile, overrides)
+    recorded = _recorded_seconds(results_dir, args.profile) or tuning
     book_start = time.perf_counter()
+    # Two tuning chapters side by side would run four workers on two cores (measured 2026-11-30: the book
+    # used 10 % more CPU time so); the pages beside one fill the cores its workers leave idle.
     seconds, failures = execute_chapters(selected, chapters[0].name, executed_dir, injected, args.chapters_at_once,
-                                         recorded, label=args.profile)
+                                         recorded, label=args.profile,
+                                         one_at_a_time={name for name, tunes in tuning.items() if tunes})
 
     staging = paths.BUILD / "src"
     stage_book(chapters, executed_dir, staging)
