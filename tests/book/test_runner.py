@@ -106,8 +106,9 @@ def test_the_runner_refuses_zero_chapters_at_once(capsys):
     assert "--chapters-at-once" in capsys.readouterr().err
 
 
-def test_before_any_recorded_build_the_tuning_chapters_start_first():
-    estimates = runner._tuning_chapters("full", {})
-    assert {name for name, value in estimates.items() if value} == {"03_dann", "05_lspin"}  # n_trials 20 in full
-    assert start_order(TOC, "intro", estimates)[:2] == ["03_dann", "05_lspin"]
-    assert not any(runner._tuning_chapters("full", {"n_trials": 0}).values())
+def test_before_any_recorded_build_the_tuning_chapter_with_the_longest_chain_starts_first():
+    tuning = runner._tuning_chapters("full", {})
+    assert tuning == {"03_dann", "05_lspin"}  # n_trials 20 in the full profile
+    # 05 and the chapter that reads it (06) make the longest chain: 10 + 1 against 03's 10
+    assert start_order(TOC, "intro", runner._estimated_seconds(TOC, tuning))[:2] == ["05_lspin", "03_dann"]
+    assert runner._tuning_chapters("full", {"n_trials": 0}) == set()

@@ -12,8 +12,8 @@ most pages keep one core busy, and a page beside a tuning chapter fills the core
 idle. Two tuning chapters, which keep both cores busy by themselves, never run at once. A chapter waits for the chapters whose results it reads (:data:`CHAPTER_NEEDS`); the root page
 summarises every chapter's report, so it runs last. Each chapter is seeded on its own, so the order
 changes no number. The chapters on the longest path through these needs start first, by the
-durations the last whole build of the profile recorded (:func:`write_timing`; before the first, the
-chapters that tune models count as the long ones).
+durations the last whole build of the profile recorded (:func:`write_timing`; before the first, a
+chapter that tunes models counts :data:`TUNING_WEIGHT` times another).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ import yaml
 from neurotype import paths
 from neurotype.book import profiles
 
-__all__ = ["Chapter", "CHAPTER_NEEDS", "chapters_from_toc", "execute_chapter", "execute_chapters", "start_order",
+__all__ = ["Chapter", "CHAPTER_NEEDS", "TUNING_WEIGHT", "chapters_from_toc", "execute_chapter", "execute_chapters", "start_order",
            "stage_book", "timing_path", "write_timing", "main"]
 
 KERNEL = "python3"
@@ -173,10 +173,20 @@ def _recorded_seconds(results_dir: Path, profile: str) -> dict[str, float]:
         return {}
 
 
-def _tuning_chapters(profile: str, overrides: dict[str, Any]) -> dict[str, float]:
-    """Without a recorded build: 1 for a chapter that tunes models (``n_trials`` > 0), the slow ones."""
-    return {name: float(int(overrides.get("n_trials", values.get("n_trials", 0)) or 0) > 0)
-            for name, values in profiles.PROFILES[profile].items() if "n_trials" in values}
+def _tuning_chapters(profile: str, overrides: dict[str, Any]) -> set[str]:
+    """The chapters that tune models in this profile (``n_trials`` > 0): each keeps every core busy."""
+    return {name for name, values in profiles.PROFILES[profile].items()
+            if int(overrides.get("n_trials", values.get("n_trials", 0)) or 0) > 0}
+
+
+#: Before a first recorded build, a chapter that tunes counts this many times another (the full
+#: profile's recorded builds: chapters 03 and 05 took 300-440 s, the other pages 5-55 s).
+TUNING_WEIGHT = 10.0
+
+
+def _estimated_seconds(names: list[str], tuning: set[str]) -> dict[str, float]:
+    """Relative durations for :func:`start_order` when no build was recorded."""
+    return {name: TUNING_WEIGHT if name in tuning else 1.0 for name in names}
 
 
 def _execute_reporting(chapter: Chapter, out_dir: Path, parameters: dict) -> str | None:
@@ -342,13 +352,13 @@ def main(argv: list[str] | None = None) -> int:
     executed_dir = paths.BUILD / "executed" / args.profile
     os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
     tuning = _tuning_chapters(args.profile, overrides)
-    recorded = _recorded_seconds(results_dir, args.profile) or tuning
+    recorded = _recorded_seconds(results_dir, args.profile) or _estimated_seconds([c.name for c in selected], tuning)
     book_start = time.perf_counter()
     # Two tuning chapters side by side would run four workers on two cores (measured 2026-11-30: the book
     # used 10 % more CPU time so); the pages beside one fill the cores its workers leave idle.
     seconds, failures = execute_chapters(selected, chapters[0].name, executed_dir, injected, args.chapters_at_once,
                                          recorded, label=args.profile,
-                                         one_at_a_time={name for name, tunes in tuning.items() if tunes})
+                                         one_at_a_time=tuning)
 
     staging = paths.BUILD / "src"
     stage_book(chapters, executed_dir, staging)
