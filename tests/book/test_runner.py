@@ -112,3 +112,5 @@ def test_before_any_recorded_build_the_tuning_chapter_with_the_longest_chain_sta
     # 05 and the chapter that reads it (06) make the longest chain: 10 + 1 against 03's 10
     assert start_order(TOC, "intro", runner._estimated_seconds(TOC, tuning))[:2] == ["05_lspin", "03_dann"]
     assert runner._tuning_chapters("full", {"n_trials": 0}) == set()
+    # -p n_trials reaches only the chapters that take it (06 tunes then; 01 never does)
+    assert runner._tuning_chapters("full", {"n_trials": 5}) == {"03_dann", "05_lspin", "06_interpretation"}

@@ -9,8 +9,9 @@ under ``_build/src`` so that Jupyter Book renders them without executing again.
 
 Chapters run two at a time by default (``--chapters-at-once``), each in its own process and kernel:
 most pages keep one core busy, and a page beside a tuning chapter fills the core its workers leave
-idle. Two tuning chapters, which keep both cores busy by themselves, never run at once. A chapter waits for the chapters whose results it reads (:data:`CHAPTER_NEEDS`); the root page
-summarises every chapter's report, so it runs last. Each chapter is seeded on its own, so the order
+idle. Two tuning chapters, which keep both cores busy by themselves, never run at once. A chapter
+waits for the chapters whose results it reads (:data:`CHAPTER_NEEDS`); the root page summarises
+every chapter's report, so it runs last. Each chapter is seeded on its own, so the order
 changes no number. The chapters on the longest path through these needs start first, by the
 durations the last whole build of the profile recorded (:func:`write_timing`; before the first, a
 chapter that tunes models counts :data:`TUNING_WEIGHT` times another).
@@ -37,8 +38,8 @@ import yaml
 from neurotype import paths
 from neurotype.book import profiles
 
-__all__ = ["Chapter", "CHAPTER_NEEDS", "TUNING_WEIGHT", "chapters_from_toc", "execute_chapter", "execute_chapters", "start_order",
-           "stage_book", "timing_path", "write_timing", "main"]
+__all__ = ["Chapter", "CHAPTER_NEEDS", "TUNING_WEIGHT", "chapters_from_toc", "execute_chapter", "execute_chapters",
+           "start_order", "stage_book", "timing_path", "write_timing", "main"]
 
 KERNEL = "python3"
 
@@ -176,7 +177,8 @@ def _recorded_seconds(results_dir: Path, profile: str) -> dict[str, float]:
 def _tuning_chapters(profile: str, overrides: dict[str, Any]) -> set[str]:
     """The chapters that tune models in this profile (``n_trials`` > 0): each keeps every core busy."""
     return {name for name, values in profiles.PROFILES[profile].items()
-            if int(overrides.get("n_trials", values.get("n_trials", 0)) or 0) > 0}
+            if "n_trials" in profiles.CHAPTER_PARAMETERS.get(name, ())
+            and int(overrides.get("n_trials", values["n_trials"]) or 0) > 0}
 
 
 #: Before a first recorded build, a chapter that tunes counts this many times another (the full

@@ -104,14 +104,15 @@ class SklearnClassifier(ClassifierMixin, BaseEstimator):
         pruning = getattr(self, "_pruning", None)
         if pruning is not None and isinstance(estimator, RandomForestClassifier):
             self.estimator_ = self._grow_forest(estimator, Z, codes, self._validation_loss(*pruning))
-        elif pruning is not None and type(estimator).__name__ == "XGBClassifier":
+        elif pruning is not None and type(estimator).__name__ == "XGBClassifier":  # xgboost is imported lazily
             self.estimator_ = self._boost_reporting(estimator, Z, codes, self._validation_loss(*pruning))
         else:
             self.estimator_ = estimator.fit(Z, codes)
         return self
 
-    def _validation_loss(self, callback, X_val, y_val, species_val) -> Callable[[int, np.ndarray], None]:
-        """``report(step, probabilities of the validation rows)``: their log loss, negated, to ``callback``."""
+    def _validation_loss(self, callback, X_val, y_val, species_val) -> Callable[[int, Callable], None]:
+        """``report(step, probabilities_of)``: the validation rows' log loss under ``probabilities_of``
+        (the model so far, on their design matrix), negated, to ``callback``."""
         y_val = np.asarray(y_val)
         known = np.isin(y_val, self.classes_)  # a class the training rows lack has no column
         Z_val = self._design(np.asarray(X_val, dtype=float)[known], None if species_val is None
