@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from neurotype import paths
 from neurotype.book import runner
 from neurotype.book.runner import CHAPTER_NEEDS, Chapter, chapters_from_toc, execute_chapters, start_order
 
