@@ -81,12 +81,15 @@ def test_chapters_run_side_by_side_a_chapter_waits_for_its_needs_and_a_failure_i
     out.mkdir()
     chapters = [_chapter(sources, "root"), _chapter(sources, "alpha", sleep=3.0), _chapter(sources, "beta", sleep=3.0),
                 _chapter(sources, "delta", sleep=3.0), _chapter(sources, "gamma"),
-                _chapter(sources, "broken", body="raise ValueError('column x, value 7')")]
+                _chapter(sources, "broken", body="raise ValueError('column x, value 7')"),
+                # kills the process that executes it (the kernel's parent), as an out-of-memory kill would
+                _chapter(sources, "killed", body="import os, signal; os.kill(os.getppid(), signal.SIGKILL)")]
     injected = {c.name: {"out": str(out)} for c in chapters}
     seconds, failures = execute_chapters(chapters, "root", tmp_path / "executed", injected, at_once=2,
                                          one_at_a_time={"alpha", "beta"})
 
-    times = {c.name: json.loads((out / f"{c.name}.json").read_text()) for c in chapters if c.name != "broken"}
+    times = {c.name: json.loads((out / f"{c.name}.json").read_text()) for c in chapters
+             if c.name not in ("broken", "killed")}
 
     def overlap(a: str, b: str) -> bool:
         return times[a][0] < times[b][1] and times[b][0] < times[a][1]
@@ -95,7 +98,8 @@ def test_chapters_run_side_by_side_a_chapter_waits_for_its_needs_and_a_failure_i
     assert not overlap("alpha", "beta")  # one at a time
     assert times["gamma"][0] >= times["alpha"][1]  # waited for its need
     assert times["root"][0] >= max(end for name, (_, end) in times.items() if name != "root")  # last
-    assert len(failures) == 1 and failures[0].startswith("broken: ") and "column x, value 7" in failures[0]
+    assert sorted(line.split(":")[0] for line in failures) == ["broken", "killed"]  # and nothing else
+    assert "column x, value 7" in next(line for line in failures if line.startswith("broken: "))
     assert set(seconds) == {c.name for c in chapters}
     assert (tmp_path / "executed" / "gamma.ipynb").is_file()
 
@@ -113,3 +117,10 @@ def test_before_any_recorded_build_the_tuning_chapter_with_the_longest_chain_sta
     assert runner._tuning_chapters("full", {"n_trials": 0}) == set()
     # -p n_trials reaches only the chapters that take it (06 tunes then; 01 never does)
     assert runner._tuning_chapters("full", {"n_trials": 5}) == {"03_dann", "05_lspin", "06_interpretation"}
+
+
+def test_a_cycle_of_needs_is_refused(monkeypatch):
+    monkeypatch.setitem(CHAPTER_NEEDS, "04_ablation", ("07_audit",))
+    monkeypatch.setitem(CHAPTER_NEEDS, "07_audit", ("04_ablation",))
+    with pytest.raises(ValueError, match="cycle"):
+        start_order(TOC, "intro")

@@ -72,3 +72,31 @@ def test_the_other_baselines_never_call_the_pruner(three_classes, name):
     model = _make(name)
     model.set_pruning_callback(lambda step, value: pytest.fail("reported"), X_val=Xv, y_val=yv)
     model.fit(X, y)
+
+
+@pytest.mark.parametrize("name", ["rf", "xgb"])
+def test_two_classes_and_a_validation_class_the_training_rows_lack(three_classes, name):
+    # binary: XGBoost predicts one column; class 2 appears in validation only, so its rows are left out
+    X, y, s, Xv, yv, sv = three_classes
+    train = y < 2
+    X, y, s = X[train], y[train], s[train]
+    params = {"n_estimators": 200}
+    reported: list[tuple[int, float]] = []
+    model = _make(name, **params)
+    model.set_pruning_callback(lambda step, value: reported.append((step, value)), X_val=Xv, y_val=yv, species_val=sv)
+    model.fit(X, y, species=s)
+    known = yv < 2
+    stage = FOREST_STAGE if name == "rf" else BOOSTING_STAGE
+    assert [step for step, _ in reported] == list(range(stage, 200, stage))
+    for step, value in reported:
+        smaller = _make(name, n_estimators=step).fit(X, y, species=s)
+        expected = -log_loss(yv[known], smaller.predict_proba(Xv[known], species=sv[known]), labels=[0, 1])
+        assert value == pytest.approx(expected, rel=1e-6)
+    assert np.array_equal(model.predict_proba(Xv), _make(name, **params).fit(X, y, species=s).predict_proba(Xv))
+
+
+def test_no_report_when_no_validation_row_has_a_training_class(three_classes):
+    X, y, s, Xv, yv, _ = three_classes
+    model = _make("rf", n_estimators=200)
+    model.set_pruning_callback(lambda step, value: pytest.fail("reported"), X_val=Xv[yv == 2], y_val=yv[yv == 2])
+    model.fit(X[y < 2], y[y < 2])

@@ -8,8 +8,7 @@ the chapter takes its budgets from :mod:`neurotype.book.profiles`), and the exec
 under ``_build/src`` so that Jupyter Book renders them without executing again.
 
 Chapters run two at a time by default (``--chapters-at-once``), each in its own process and kernel:
-most pages keep one core busy, and a page beside a tuning chapter fills the core its workers leave
-idle. Two tuning chapters, which keep both cores busy by themselves, never run at once. A chapter
+the other pages leave a core idle for much of their run, which a page beside a tuning chapter fills. Two tuning chapters, which keep both cores busy by themselves, never run at once. A chapter
 waits for the chapters whose results it reads (:data:`CHAPTER_NEEDS`); the root page summarises
 every chapter's report, so it runs last. Each chapter is seeded on its own, so the order
 changes no number. The chapters on the longest path through these needs start first, by the
@@ -155,10 +154,15 @@ def start_order(names: list[str], root: str, recorded: dict[str, float] | None =
     recorded = recorded or {}
     waiting = {name: [other for other in names if name in _needs(other, names, root)] for name in names}
     path: dict[str, float] = {}
+    visiting: set[str] = set()
 
     def longest(name: str) -> float:
+        if name in visiting:
+            raise ValueError(f"CHAPTER_NEEDS has a cycle through {name!r}")
         if name not in path:
+            visiting.add(name)
             path[name] = recorded.get(name, 0.0) + max((longest(w) for w in waiting[name]), default=0.0)
+            visiting.discard(name)
         return path[name]
 
     return sorted(names, key=lambda name: (name == root, -longest(name), names.index(name)))
@@ -216,38 +220,37 @@ def execute_chapters(selected: list[Chapter], root: str, executed_dir: Path, inj
     by_name = {c.name: c for c in selected}
     pending = start_order(names, root, recorded)
     finished: set[str] = set()
-    running: dict[Future, tuple[str, float]] = {}
+    running: dict[Future, tuple[str, float, ProcessPoolExecutor]] = {}
     seconds: dict[str, float] = {}
     failures: list[str] = []
-    # spawn: a fresh interpreter per worker (no forked torch or loky state); a worker per chapter
-    with ProcessPoolExecutor(max_workers=max(1, at_once), mp_context=multiprocessing.get_context("spawn"),
-                             max_tasks_per_child=1) as pool:
-        while pending or running:
-            for name in list(pending):
-                if len(running) >= at_once:
-                    break
-                busy = name in one_at_a_time and any(other in one_at_a_time for other, _ in running.values())
-                if _needs(name, names, root) <= finished and not busy:
-                    pending.remove(name)
-                    chapter = by_name[name]
-                    print(f"[neurotype.book] executing {chapter.page}{chapter.source.suffix} ({label})", flush=True)
-                    future = pool.submit(_execute_reporting, chapter, executed_dir, injected[name])
-                    running[future] = (name, time.perf_counter())
-            if not running:
-                raise RuntimeError(f"chapters {pending} wait for each other (CHAPTER_NEEDS has a cycle)")
-            done, _ = wait(running, return_when=FIRST_COMPLETED)
-            for future in done:
-                name, start = running.pop(future)
-                finished.add(name)
-                seconds[name] = time.perf_counter() - start
-                try:
-                    error = future.result()
-                except Exception as broken:  # the worker process itself died (e.g. out of memory)
-                    error = f"{type(broken).__name__}: {broken}"
-                if error is not None:  # papermill reports the failing cell; keep going, fail at the end
-                    failures.append(f"{name}: {error}")
-                    print(f"[neurotype.book] FAILED {name}", flush=True)
-                print(f"[neurotype.book] {name} took {seconds[name]:.1f} s", flush=True)
+    while pending or running:
+        for name in list(pending):
+            if len(running) >= at_once:
+                break
+            busy = name in one_at_a_time and any(other in one_at_a_time for other, _, _ in running.values())
+            if _needs(name, names, root) <= finished and not busy:
+                pending.remove(name)
+                chapter = by_name[name]
+                print(f"[neurotype.book] executing {chapter.page}{chapter.source.suffix} ({label})", flush=True)
+                # a process of its own (spawned: no forked torch or loky state), so that a process that
+                # dies (e.g. out of memory) fails its chapter only
+                pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+                future = pool.submit(_execute_reporting, chapter, executed_dir, injected[name])
+                running[future] = (name, time.perf_counter(), pool)
+        done, _ = wait(running, return_when=FIRST_COMPLETED)
+        for future in done:
+            name, start, pool = running.pop(future)
+            pool.shutdown()
+            finished.add(name)
+            seconds[name] = time.perf_counter() - start
+            try:
+                error = future.result()
+            except Exception as broken:  # the chapter's process itself died
+                error = f"{type(broken).__name__}: {broken}"
+            if error is not None:  # papermill reports the failing cell; keep going, fail at the end
+                failures.append(f"{name}: {error}")
+                print(f"[neurotype.book] FAILED {name}", flush=True)
+            print(f"[neurotype.book] {name} took {seconds[name]:.1f} s", flush=True)
     return seconds, failures
 
 
@@ -357,7 +360,7 @@ def main(argv: list[str] | None = None) -> int:
     recorded = _recorded_seconds(results_dir, args.profile) or _estimated_seconds([c.name for c in selected], tuning)
     book_start = time.perf_counter()
     # Two tuning chapters side by side would run four workers on two cores (2026-11-30, full profile: the
-    # book took 1,762 CPU-seconds so, 1,686 without); the pages beside one fill the cores it leaves idle.
+    # book took 1,762 CPU-seconds so, 1,686-1,696 without); the pages beside one fill the cores it leaves idle.
     seconds, failures = execute_chapters(selected, chapters[0].name, executed_dir, injected, args.chapters_at_once,
                                          recorded, label=args.profile,
                                          one_at_a_time=tuning)

@@ -101,20 +101,28 @@ class SklearnClassifier(ClassifierMixin, BaseEstimator):
         self.classes_ = self.encoder_.classes_
         self.preprocessor_ = make_preprocessor().fit(X)
         estimator, Z, codes = clone(self.estimator), self._design(X, species), self.encoder_.transform(y)
-        pruning = getattr(self, "_pruning", None)
-        if pruning is not None and isinstance(estimator, RandomForestClassifier):
-            self.estimator_ = self._grow_forest(estimator, Z, codes, self._validation_loss(*pruning))
-        elif pruning is not None and type(estimator).__name__ == "XGBClassifier":  # xgboost is imported lazily
-            self.estimator_ = self._boost_reporting(estimator, Z, codes, self._validation_loss(*pruning))
+        pruning, self._pruning = getattr(self, "_pruning", None), None  # the fitted model keeps no trial
+        report = None if pruning is None else self._validation_loss(*pruning)
+        if report is not None and isinstance(estimator, RandomForestClassifier):
+            self.estimator_ = self._grow_forest(estimator, Z, codes, report)
+        elif report is not None and type(estimator).__name__ == "XGBClassifier":  # xgboost is imported lazily
+            self.estimator_ = self._boost_reporting(estimator, Z, codes, report)
         else:
             self.estimator_ = estimator.fit(Z, codes)
         return self
 
-    def _validation_loss(self, callback, X_val, y_val, species_val) -> Callable[[int, Callable], None]:
+    def _validation_loss(self, callback, X_val, y_val, species_val) -> Callable[[int, Callable], None] | None:
         """``report(step, probabilities_of)``: the validation rows' log loss under ``probabilities_of``
-        (the model so far, on their design matrix), negated, to ``callback``."""
+        (the model so far, on their design matrix), negated, to ``callback``; ``None`` if no validation
+        row has a class of the training rows.
+
+        The pruner reads the log loss, as it does for the networks and LSPIN; the study still chooses
+        among complete trials by the tuning metric.
+        """
         y_val = np.asarray(y_val)
         known = np.isin(y_val, self.classes_)  # a class the training rows lack has no column
+        if not known.any():
+            return None
         Z_val = self._design(np.asarray(X_val, dtype=float)[known], None if species_val is None
                              else np.asarray(species_val)[known])
         codes = self.encoder_.transform(y_val[known])

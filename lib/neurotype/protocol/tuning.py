@@ -152,7 +152,8 @@ PRUNER_SENTENCES: dict[str, str] = {
     "median": "a median pruner stops a network or a tree ensemble whose validation loss trails the median of the "
               "complete trials at the same epoch (number of trees, boosting round), once three trials have completed",
     "asha": "successive halving stops a network or a tree ensemble unless its validation loss is among the best "
-            "third of the trials that reached 10, 30, 90, … epochs (trees, boosting rounds)",
+            "third of the trials that reached the same rung of 10, 30, 90, … epochs (trees and boosting rounds, "
+            "which report from 100 and 50, pass the first rungs together)",
 }
 
 
