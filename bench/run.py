@@ -32,7 +32,7 @@ import torch
 from sklearn.svm import SVC
 
 from neurotype import paths
-from neurotype.book.runner import chapters_from_toc, timing_path
+from neurotype.book.runner import chapters_from_toc, read_timing
 from neurotype.data.tables import broad_task, subclass_task
 from neurotype.protocol.evaluation import evaluate, tune
 from neurotype.ephys import simulate, stimuli
@@ -202,8 +202,7 @@ def main() -> None:
         status = subprocess.call(["make", "book"], cwd=paths.ROOT, stdout=subprocess.DEVNULL)
         seconds = time.perf_counter() - start
         rows["make_book_s"] = {"value": seconds, "ratio_to_svc": seconds / svc, "exit_status": status}
-    recorded = timing_path(paths.RESULTS)
-    last = json.loads(recorded.read_text()) if recorded.is_file() else None
+    last = read_timing(paths.RESULTS)
     if last and last["profile"] == "full" and not set(last["overrides"]) - {"n_jobs", "storage"}:
         # the last whole `make book` of the full profile as it stands, as the runner recorded it
         rows["make_book_full_last_run_s"] = {"value": last["seconds"], "ratio_to_svc": last["seconds"] / svc,

@@ -38,7 +38,7 @@ from neurotype import paths
 from neurotype.book import profiles
 
 __all__ = ["Chapter", "CHAPTER_NEEDS", "TUNING_WEIGHT", "chapters_from_toc", "execute_chapter", "execute_chapters",
-           "start_order", "stage_book", "timing_path", "write_timing", "main"]
+           "start_order", "stage_book", "timing_path", "read_timing", "write_timing", "main"]
 
 KERNEL = "python3"
 
@@ -170,11 +170,10 @@ def start_order(names: list[str], root: str, recorded: dict[str, float] | None =
 
 def _recorded_seconds(results_dir: Path, profile: str) -> dict[str, float]:
     """Each chapter's duration in the last whole build of ``profile`` (empty if none was recorded)."""
-    path = timing_path(results_dir)
+    body = read_timing(results_dir)
     try:
-        body = json.loads(path.read_text(encoding="utf-8"))
         return {str(k): float(v) for k, v in body["chapters_s"].items()} if body.get("profile") == profile else {}
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+    except (KeyError, TypeError, ValueError, AttributeError):
         return {}
 
 
@@ -384,6 +383,15 @@ def main(argv: list[str] | None = None) -> int:
 def timing_path(results_dir: Path) -> Path:
     """Where a whole build's wall time is recorded (:func:`write_timing`; ``bench/run.py`` reads it)."""
     return Path(results_dir) / "book_timing.json"
+
+
+def read_timing(results_dir: Path) -> dict:
+    """The last whole build's record (:func:`write_timing`); empty if there is none or it cannot be read."""
+    try:
+        body = json.loads(timing_path(results_dir).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return body if isinstance(body, dict) else {}
 
 
 def write_timing(results_dir: Path, profile: str, total_s: float, chapter_s: dict[str, float],
