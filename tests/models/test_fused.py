@@ -167,6 +167,40 @@ def test_members_with_their_own_hyperparameters_equal_separate_fits(optimizer):
         assert epochs[k] == alone_epochs
 
 
+def test_a_last_batch_of_a_few_rows_is_trained_as_autograd_trains_it():
+    """197 labelled rows in batches of 64 leave a last batch of 5: its products (5 rows x 16 x 3 classes) are
+    below the size from which ATen's batched product calls BLAS, so a batch of one member would round them
+    differently from the 2-D calls autograd makes; the fused path must make autograd's calls."""
+    X, y, species = problem(4, n=197)
+    for cls in (FCNNClassifier, DANNClassifier):
+        fits = [cls(max_epochs=6, patience=None, seed=1, engine=engine).fit(X, y, species=species)
+                for engine in ("fused", "autograd")]
+        assert same_weights(fits[0].module_, fits[1].module_), cls.__name__
+
+
+@pytest.mark.parametrize("rows", [1, 2, 5, 12, 13, 24, 25, 64])
+@pytest.mark.parametrize("shape", [(16, 2), (2, 16), (8, 1), (1, 8), (5, 5), (41, 64)])
+def test_stacked_products_round_as_each_members_own_2d_product(rows, shape):
+    """Each product of a three-member layer equals the member's own ``addmm``/``mm`` (autograd's calls), on
+    both sides of ATen's BLAS threshold (16 x 2 x 12 = 384 < 400 <= 16 x 2 x 13) and with a dimension of 1."""
+    n_in, n_out = shape
+    generator = torch.Generator().manual_seed(rows * 100 + n_in * 10 + n_out)
+    modules = [nn.Sequential(nn.Linear(n_in, n_out)) for _ in range(3)]
+    for module in modules:
+        for parameter in module.parameters():
+            parameter.data = torch.randn(parameter.shape, generator=generator)
+    layer = StackedNetwork(modules, [nn.Linear(n_out, 2) for _ in range(3)]).layers["trunk"][0]
+    x = torch.randn(3, rows, n_in, generator=generator)
+    grad = torch.randn(3, rows, n_out, generator=generator)
+    weights = [m[0].weight.detach() for m in modules]
+    biases = [m[0].bias.detach() for m in modules]
+    assert torch.equal(layer.affine(x), torch.stack([torch.addmm(b, xk, w.t()) for b, xk, w in zip(biases, x, weights)]))
+    layer.backward_weight(grad, x)
+    assert torch.equal(layer.grad_weight, torch.stack([torch.mm(g.t(), xk) for g, xk in zip(grad, x)]))
+    assert torch.equal(layer.grad_bias[:, 0], torch.stack([g.sum(0) for g in grad]))
+    assert torch.equal(layer.backward_input(grad), torch.stack([torch.mm(g, w) for g, w in zip(grad, weights)]))
+
+
 def test_two_threads_draw_ahead_without_changing_a_number():
     X, y, species = problem()
     fits = []

@@ -22,10 +22,11 @@ networks with the forward pass, the backward pass and the optimiser step written
   same generator, the domain batches of a whole epoch drawn in one call (``randint`` over the
   least common multiple of the two ranges, reduced modulo each: the same numbers).
 
-So a network trained here is the autograd path's network bit for bit, and a member of a stacked
-ensemble is the network its seed gives alone (products with a dimension of 1 and batch
-normalisation go member by member, where MKL's batched kernels would round differently); tests
-compare weights, predictions and epochs run.
+So a network trained here is the autograd path's network bit for bit: one member's passes run on
+2-D rows with the calls autograd makes (``addmm``, ``mm``). A member of a stacked ensemble is the
+network its seed gives alone: the products that a batch would round differently (fewer than
+:data:`BATCHED_BLAS_FROM` multiply-adds, or a dimension of 1) and batch normalisation go member by
+member; tests compare weights, predictions and epochs run.
 """
 
 from __future__ import annotations
@@ -39,7 +40,6 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from neurotype.models.base import Tanh
 
 __all__ = ["FUSED_ACTIVATIONS", "FUSED_OPTIMIZERS", "fusable", "Layer", "StackedNetwork", "dropout_draws",
            "keep_mask", "dropout_multiplier", "FusedOptimizer", "DomainBatches", "train_members"]
@@ -47,9 +47,12 @@ __all__ = ["FUSED_ACTIVATIONS", "FUSED_OPTIMIZERS", "fusable", "Layer", "Stacked
 #: Activations and optimisers the fused path implements (others fall back to autograd).
 FUSED_ACTIVATIONS = ("relu", "selu", "swish")
 FUSED_OPTIMIZERS = ("adam", "sgd", "rmsprop")
-_ACTIVATION_NAMES = {nn.ReLU: "relu", nn.SELU: "selu", nn.SiLU: "swish", Tanh: "tanh"}
+_ACTIVATION_NAMES = {nn.ReLU: "relu", nn.SELU: "selu", nn.SiLU: "swish", nn.Tanh: "tanh"}
 _SELU_ALPHA = 1.6732632423543772848170429916717
 _SELU_SCALE = 1.0507009873554804934193349852946
+#: ATen's ``bmm``/``baddbmm`` on CPU hand a product to BLAS only from this many multiply-adds
+#: (``m * n * k``, aten/src/ATen/native/LinearAlgebra.cpp); below it they loop in their own order.
+BATCHED_BLAS_FROM = 400
 _MASK53 = (1 << 53) - 1
 threshold_backward = torch.ops.aten.threshold_backward
 elu_backward = torch.ops.aten.elu_backward
@@ -82,33 +85,52 @@ class Layer:
     grad_bias: torch.Tensor | None = None
 
     def __post_init__(self):
-        # the transposed view stays valid: the optimiser updates the flat buffer in place
+        # the transposed views stay valid: the optimiser updates the flat buffer in place
         self.weight_t = self.weight.transpose(1, 2)
-        # MKL multiplies a batch of matrices with a dimension of 1 (the domain head's single
-        # logit) differently from one such matrix: those layers go member by member
-        self.one_by_one = self.weight.shape[0] > 1 and min(self.weight.shape[1:]) == 1
+        self.members = [(self.weight[k], self.weight[k].t(), self.bias[k, 0]) for k in range(self.weight.shape[0])]
+        #: One member: the passes run on its 2-D rows with the very calls ``F.linear`` and its
+        #: backward make (``addmm``, ``mm``).
+        self.single = self.weight.shape[0] == 1
+        self._size = self.weight.shape[1] * self.weight.shape[2]  # out x in
+
+    def by_member(self, rows: int) -> bool:
+        """Whether a product over ``rows`` rows must go member by member to round as each member's
+        own 2-D product: ATen multiplies a batch of matrices with its own loop below
+        :data:`BATCHED_BLAS_FROM` multiply-adds, and MKL's batched kernel rounds a matrix-vector
+        product (a dimension of 1, e.g. the domain head's single logit) differently."""
+        return self.single or rows * self._size < BATCHED_BLAS_FROM or min(rows, *self.weight.shape[1:]) == 1
 
     def affine(self, x: torch.Tensor) -> torch.Tensor:
-        """``x W^T + b`` per member (``F.linear``'s ``addmm``)."""
-        if self.one_by_one:
-            return torch.cat([torch.baddbmm(self.bias[k:k + 1], x[k:k + 1], self.weight_t[k:k + 1])
-                              for k in range(len(x))])
+        """``x W^T + b`` per member (``F.linear``'s ``addmm``); ``x`` is ``(rows, in)`` for one member."""
+        if self.single:
+            weight, weight_t, bias = self.members[0]
+            return torch.addmm(bias, x, weight_t)
+        if self.by_member(x.shape[1]):
+            return torch.stack([torch.addmm(bias, rows, weight_t) for rows, (_, weight_t, bias) in zip(x, self.members)])
         return torch.baddbmm(self.bias, x, self.weight_t)
 
     def backward_weight(self, grad: torch.Tensor, x: torch.Tensor) -> None:
         """``grad^T x`` and ``sum(grad)`` into the gradient buffer (``addmm``'s backward)."""
-        if self.one_by_one:
+        if self.single:
+            torch.mm(grad.t(), x, out=self.grad_weight[0])
+            torch.sum(grad, 0, out=self.grad_bias[0, 0])
+            return
+        if self.by_member(x.shape[1]):
             for k in range(len(x)):
-                torch.bmm(grad[k:k + 1].transpose(1, 2), x[k:k + 1], out=self.grad_weight[k:k + 1])
+                torch.mm(grad[k].t(), x[k], out=self.grad_weight[k])
         else:
             torch.bmm(grad.transpose(1, 2), x, out=self.grad_weight)
         torch.sum(grad, 1, keepdim=True, out=self.grad_bias)
 
     def backward_input(self, grad: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
         """``grad W``: the gradient with respect to the layer's input (into ``out`` if given)."""
-        if self.one_by_one:
-            result = torch.cat([torch.bmm(grad[k:k + 1], self.weight[k:k + 1]) for k in range(len(grad))])
-            return result if out is None else out.copy_(result)
+        if self.single:
+            return torch.mm(grad, self.members[0][0], out=out)
+        if self.by_member(grad.shape[1]):
+            out = torch.empty(grad.shape[0], grad.shape[1], self.weight.shape[2]) if out is None else out
+            for k, (weight, _, _) in enumerate(self.members):
+                torch.mm(grad[k], weight, out=out[k])
+            return out
         return torch.bmm(grad, self.weight, out=out)
 
 
@@ -236,8 +258,9 @@ class StackedNetwork:
 
     def forward(self, part: str, x: torch.Tensor, noise: Sequence[torch.Tensor | tuple] | None,
                 saved: list | None) -> torch.Tensor:
-        """Run ``x`` ``(K, rows, in)`` through one part; ``noise`` holds each dropout layer's
-        multiplier (``None`` at evaluation); ``saved`` collects what :meth:`backward` needs."""
+        """Run ``x`` ``(K, rows, in)`` (one member: ``(rows, in)``) through one part; ``noise`` holds
+        each dropout layer's multiplier (``None`` at evaluation); ``saved`` collects what
+        :meth:`backward` needs."""
         dropped = 0
         for layer in self.layers[part]:
             pre = layer.affine(x)
@@ -269,14 +292,18 @@ class StackedNetwork:
     def _batch_norm(self, bn: dict, pre: torch.Tensor, training: bool):
         """``native_batch_norm`` (what ``nn.BatchNorm1d`` calls) on each member's rows."""
         outs, caches = [], []
-        for k in range(self.K):
-            out, mean, invstd = native_batch_norm(pre[k], bn["weight"][k, 0], bn["bias"][k, 0], bn["running_mean"][k],
+        for k, rows in enumerate(self._members(pre)):
+            out, mean, invstd = native_batch_norm(rows, bn["weight"][k, 0], bn["bias"][k, 0], bn["running_mean"][k],
                                                   bn["running_var"][k], training, bn["momentum"], bn["eps"])
             outs.append(out)
-            caches.append((pre[k], mean, invstd))
+            caches.append((rows, mean, invstd))
         if training:
             bn["steps"] += 1
-        return (outs[0][None] if self.K == 1 else torch.stack(outs)), caches
+        return (outs[0] if self.K == 1 else torch.stack(outs)), caches
+
+    def _members(self, rows: torch.Tensor) -> list[torch.Tensor] | torch.Tensor:
+        """Each member's rows: ``rows`` itself for one member (2-D), else its first dimension."""
+        return [rows] if self.K == 1 else rows
 
     def backward(self, part: str, grad: torch.Tensor, saved: list, input_grad: bool = True,
                  out: torch.Tensor | None = None) -> torch.Tensor | None:
@@ -304,14 +331,14 @@ class StackedNetwork:
 
     def _batch_norm_backward(self, bn: dict, grad: torch.Tensor, caches) -> torch.Tensor:
         grads = []
-        for k, (x, mean, invstd) in enumerate(caches):
+        for k, (member_grad, (x, mean, invstd)) in enumerate(zip(self._members(grad), caches)):
             grad_in, grad_weight, grad_bias = native_batch_norm_backward(
-                grad[k], x, bn["weight"][k, 0], bn["running_mean"][k], bn["running_var"][k], mean, invstd, True,
+                member_grad, x, bn["weight"][k, 0], bn["running_mean"][k], bn["running_var"][k], mean, invstd, True,
                 bn["eps"], [True, True, True])
             bn["grad_weight"][k, 0].copy_(grad_weight)
             bn["grad_bias"][k, 0].copy_(grad_bias)
             grads.append(grad_in)
-        return grads[0][None] if self.K == 1 else torch.stack(grads)
+        return grads[0] if self.K == 1 else torch.stack(grads)
 
     def dropout_layers(self, part: str = "trunk") -> list[Layer]:
         return [layer for layer in self.layers[part] if layer.dropout > 0]
@@ -475,6 +502,9 @@ class _Epoch:
         n_classes = net.layers["label"][-1].weight.shape[1]
         self.grad_log_probs = torch.zeros(K, n, n_classes).scatter_(-1, y_order[..., None], (-coef)[..., None])
         self.noise: list[list] = [[] for _ in self.steps]
+        if K == 1:  # one member's passes run on 2-D rows
+            self.x = [x[0] for x in self.x]
+            self.grad_log_probs = self.grad_log_probs[0]
 
     def row_counts(self, half: int) -> list[int]:
         return [nb + 2 * half for _, nb in self.steps]
@@ -483,11 +513,13 @@ class _Epoch:
         """Cut the epoch's dropout draws into each step's layers: per step, each dropout layer's
         ``rows x width`` draws, layer after layer (the order ``nn.Dropout`` draws them)."""
         K = keep.shape[0]
+        members = () if K == 1 else (K,)  # one member's passes run on 2-D rows
+        draws = keep[0] if K == 1 else keep
         widths = [layer.weight.shape[1] for layer in dropout_layers]
         offset = 0
         for s, rows in enumerate(self.row_counts(half)):
             for layer, width in zip(dropout_layers, widths):
-                piece = keep[:, offset:offset + rows * width].view(K, rows, width)
+                piece = draws[..., offset:offset + rows * width].view(*members, rows, width)
                 if not plain:
                     piece = dropout_multiplier(piece, layer.dropout, layer.activation == "selu")
                 self.noise[s].append(piece)
@@ -604,11 +636,12 @@ def _train_members(net: StackedNetwork, X: torch.Tensor, y: torch.Tensor, labell
     batch_size = int(batch_size)
     total_steps = max(1, math.ceil(len(labelled) / batch_size)) * max_epochs
     half = domain.half if domain is not None else 0
+    members = () if K == 1 else (K,)  # the leading dimension of the passes' tensors (one member: none)
     if domain is not None:
-        domain_target = torch.cat([torch.zeros(half), torch.ones(half)]).expand(K, 2 * half)[..., None]
+        domain_target = torch.cat([torch.zeros(half), torch.ones(half)]).expand(*members, 2 * half)[..., None]
         width = net.layers["trunk"][-1].weight.shape[1]
-        grad_buffers = {nb: torch.empty(K, nb + 2 * half, width) for nb in {batch_size, len(labelled) % batch_size}
-                        if nb}
+        grad_buffers = {nb: torch.empty(*members, nb + 2 * half, width)
+                        for nb in {batch_size, len(labelled) % batch_size} if nb}
     stream = None
     if dropout_layers:
         per_epoch = (len(labelled) + max(1, math.ceil(len(labelled) / batch_size)) * 2 * half) \
@@ -629,32 +662,36 @@ def _train_members(net: StackedNetwork, X: torch.Tensor, y: torch.Tensor, labell
             saved_trunk: list = []
             embedding = net.forward("trunk", x, noise, saved_trunk)
             saved_label: list = []
-            logits = net.forward("label", embedding[:, :nb] if domain is not None else embedding, None, saved_label)
+            # (rows are the second-to-last dimension, with or without members before them)
+            logits = net.forward("label", embedding[..., :nb, :] if domain is not None else embedding, None,
+                                 saved_label)
             log_probs = torch.log_softmax(logits, -1)
             # weighted_cross_entropy's backward, as autograd computes it
-            grad_logits = log_softmax_backward(plan.grad_log_probs[:, start:start + nb], log_probs, -1,
+            grad_logits = log_softmax_backward(plan.grad_log_probs[..., start:start + nb, :], log_probs, -1,
                                                torch.float32)
             if domain is None:
                 grad_embedding = net.backward("label", grad_logits, saved_label)
             else:
                 grad_embedding = grad_buffers[nb]
-                net.backward("label", grad_logits, saved_label, out=grad_embedding[:, :nb])
+                net.backward("label", grad_logits, saved_label, out=grad_embedding[..., :nb, :])
                 saved_domain: list = []
-                domain_logits = net.forward("domain", embedding[:, nb:], None, saved_domain)
+                domain_logits = net.forward("domain", embedding[..., nb:, :], None, saved_domain)
                 # BCE-with-logits' backward (mean): (sigmoid - target) / numel
                 grad_domain = (torch.sigmoid(domain_logits) - domain_target).div_(2 * half)
                 grad_reversed = net.backward("domain", grad_domain, saved_domain)
                 # the reversal layer: -lambda times the gradient
                 torch.mul(grad_reversed, -_member_scalar(domain.lambdas(step, total_steps)),
-                          out=grad_embedding[:, nb:])
+                          out=grad_embedding[..., nb:, :])
             net.backward("trunk", grad_embedding, saved_trunk, input_grad=False)
             opt.step()
             step += 1
         if validation is None:
             continue
         with torch.inference_mode():
-            val_logits = net.forward("label", net.forward("trunk", validation[0].expand(K, *validation[0].shape),
+            val_logits = net.forward("label", net.forward("trunk", validation[0].expand(*members, *validation[0].shape),
                                                           None, None), None, None)
+            if K == 1:
+                val_logits = val_logits[None]
         for k in range(K):
             if stopped_at[k] is not None:
                 continue
