@@ -100,13 +100,6 @@ def test_bad_arguments_are_named(two_domains):
         FCNNClassifier(species_flag=True).fit(X, y)
 
 
-def test_fast_tanh_is_tanh():
-    from neurotype.models.base import Tanh
-
-    x = torch.linspace(-20, 20, 4001)
-    assert torch.allclose(Tanh()(x), torch.tanh(x), atol=1e-6)
-
-
 def test_neural_models_are_registered_and_build_from_their_specs(two_domains):
     from neurotype.models.registry import get_model
     from neurotype.models.neural import parse_architecture

@@ -132,11 +132,8 @@ def _unstack(modules: Sequence[LSPIN], part: str, weights: list[torch.Tensor], b
 
 
 def _tanh_layer(b: torch.Tensor, a: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-    """``tanh(b + a @ w)`` as ``2 sigmoid(2 (b + a @ w)) - 1`` (the fast form of
-    :class:`neurotype.models.base.Tanh`), computed in place on the product."""
-    out = torch.baddbmm(b, a, w, beta=2.0, alpha=2.0)
-    torch.sigmoid_(out)
-    return out.mul_(2.0).sub_(1.0)
+    """``tanh(b + a @ w)``, computed in place on the product."""
+    return torch.baddbmm(b, a, w).tanh_()
 
 
 def _softmax(logits: torch.Tensor) -> torch.Tensor:
