@@ -88,6 +88,8 @@ class Layer:
         # the transposed views stay valid: the optimiser updates the flat buffer in place
         self.weight_t = self.weight.transpose(1, 2)
         self.members = [(self.weight[k], self.weight[k].t(), self.bias[k, 0]) for k in range(self.weight.shape[0])]
+        if self.grad_weight is not None:
+            self.member_grads = [(self.grad_weight[k], self.grad_bias[k, 0]) for k in range(self.weight.shape[0])]
         #: One member: the passes run on its 2-D rows with the very calls ``F.linear`` and its
         #: backward make (``addmm``, ``mm``).
         self.single = self.weight.shape[0] == 1
@@ -112,12 +114,13 @@ class Layer:
     def backward_weight(self, grad: torch.Tensor, x: torch.Tensor) -> None:
         """``grad^T x`` and ``sum(grad)`` into the gradient buffer (``addmm``'s backward)."""
         if self.single:
-            torch.mm(grad.t(), x, out=self.grad_weight[0])
-            torch.sum(grad, 0, out=self.grad_bias[0, 0])
+            grad_weight, grad_bias = self.member_grads[0]
+            torch.mm(grad.t(), x, out=grad_weight)
+            torch.sum(grad, 0, out=grad_bias)
             return
         if self.by_member(x.shape[1]):
-            for k in range(len(x)):
-                torch.mm(grad[k].t(), x[k], out=self.grad_weight[k])
+            for member_grad, rows, (grad_weight, _) in zip(grad, x, self.member_grads):
+                torch.mm(member_grad.t(), rows, out=grad_weight)
         else:
             torch.bmm(grad.transpose(1, 2), x, out=self.grad_weight)
         torch.sum(grad, 1, keepdim=True, out=self.grad_bias)
