@@ -129,6 +129,20 @@ def test_batched_members_equal_separate_fits(cls, overrides):
     assert np.allclose(ensemble.predict_proba(X, species), mean, atol=1e-7)
 
 
+@pytest.mark.parametrize("activation", ["selu", "swish", "relu-selu"])
+def test_members_equal_separate_fits_when_their_rows_end_inside_a_vector(activation):
+    """selu, swish and the sigmoid round their vector loop's tail differently: a member whose rows x width
+    do not fill whole vectors (197 rows in batches of 64: a last batch of 5; domain batches of 2 x 5) must
+    get them applied to its own rows, as when it trains alone."""
+    X, y, species = problem(4, n=197)
+    settings = {"activation": activation, "hidden": (16, 16), "batch_size": 10, "dropout": 0.1, "max_epochs": 3,
+                "patience": None, "lambda_": 0.5}
+    ensemble = DANNClassifier(n_members=3, seed=5, **settings).fit(X, y, species=species)
+    for member, m in zip(ensemble.members_, range(3)):
+        alone = DANNClassifier(seed=member_seed(5, m), engine="autograd", **settings).fit(X, y, species=species)
+        assert same_weights(member, alone.module_), m
+
+
 @pytest.mark.parametrize("optimizer", ["adam", "sgd", "rmsprop"])
 def test_members_with_their_own_hyperparameters_equal_separate_fits(optimizer):
     """Several trials of one architecture (own seed, learning rate, weight decay, λ) in one stacked network."""
@@ -198,7 +212,11 @@ def test_stacked_products_round_as_each_members_own_2d_product(rows, shape):
     layer.backward_weight(grad, x)
     assert torch.equal(layer.grad_weight, torch.stack([torch.mm(g.t(), xk) for g, xk in zip(grad, x)]))
     assert torch.equal(layer.grad_bias[:, 0], torch.stack([g.sum(0) for g in grad]))
-    assert torch.equal(layer.backward_input(grad), torch.stack([torch.mm(g, w) for g, w in zip(grad, weights)]))
+    expected = torch.stack([torch.mm(g, w) for g, w in zip(grad, weights)])
+    assert torch.equal(layer.backward_input(grad), expected)
+    buffer = torch.zeros(3, rows + 4, n_in)  # as training writes it: into the label rows of a larger buffer
+    layer.backward_input(grad, out=buffer[:, :rows])
+    assert torch.equal(buffer[:, :rows], expected) and not buffer[:, rows:].any()
 
 
 def test_two_threads_draw_ahead_without_changing_a_number():

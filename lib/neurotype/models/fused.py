@@ -7,7 +7,9 @@ calls and the optimiser object costs far more than its arithmetic. This module t
 networks with the forward pass, the backward pass and the optimiser step written out:
 
 * the ``K`` members (a seed ensemble, or several trials of one architecture) are stacked, every
-  layer a batched matrix product (``torch.baddbmm``) over members;
+  layer a batched matrix product (``torch.baddbmm``) over members, save the products and the
+  element-wise functions that a batch would round differently, which go member by member; one
+  member's passes run on 2-D rows with autograd's own calls (``addmm``, ``mm``);
 * each member's parameters and gradients are one row of a flat buffer, so an optimiser step is
   eight element-wise operations per member whatever the number of layers;
 * the backward pass calls the same ATen kernels autograd calls (``threshold_backward``,
@@ -22,11 +24,12 @@ networks with the forward pass, the backward pass and the optimiser step written
   same generator, the domain batches of a whole epoch drawn in one call (``randint`` over the
   least common multiple of the two ranges, reduced modulo each: the same numbers).
 
-So a network trained here is the autograd path's network bit for bit: one member's passes run on
-2-D rows with the calls autograd makes (``addmm``, ``mm``). A member of a stacked ensemble is the
-network its seed gives alone: the products that a batch would round differently (fewer than
-:data:`BATCHED_BLAS_FROM` multiply-adds, or a dimension of 1) and batch normalisation go member by
-member; tests compare weights, predictions and epochs run.
+So a network trained here is the autograd path's network bit for bit, and a member of a stacked
+ensemble is the network its seed gives alone: batch normalisation, the products a batch would round
+differently (fewer than :data:`BATCHED_BLAS_FROM` multiply-adds, or a dimension of 1) and selu, silu
+and the sigmoid where a member's values end inside a vector iteration (:data:`VECTOR_ITERATION`) go
+member by member; tests compare weights, predictions and epochs run, on shapes on both sides of
+each threshold.
 """
 
 from __future__ import annotations
@@ -53,6 +56,11 @@ _SELU_SCALE = 1.0507009873554804934193349852946
 #: ATen's ``bmm``/``baddbmm`` on CPU hand a product to BLAS only from this many multiply-adds
 #: (``m * n * k``, aten/src/ATen/native/LinearAlgebra.cpp); below it they loop in their own order.
 BATCHED_BLAS_FROM = 400
+#: ATen's element-wise loops take two vectors of floats per iteration (32 floats with AVX-512, 16 with
+#: AVX2) and finish with a scalar routine that rounds selu, silu and the sigmoid differently. A member of
+#: a stack meets that split where it would alone only if its elements fill whole iterations; otherwise
+#: those functions go member by member (this many floats covers both instruction sets).
+VECTOR_ITERATION = 64
 _MASK53 = (1 << 53) - 1
 threshold_backward = torch.ops.aten.threshold_backward
 elu_backward = torch.ops.aten.elu_backward
@@ -60,6 +68,11 @@ silu_backward = torch.ops.aten.silu_backward
 log_softmax_backward = torch.ops.aten._log_softmax_backward_data
 native_batch_norm = torch.ops.aten.native_batch_norm
 native_batch_norm_backward = torch.ops.aten.native_batch_norm_backward
+
+
+def _selu_backward(grad: torch.Tensor, pre: torch.Tensor) -> torch.Tensor:
+    """SELU's backward as autograd computes it (``elu_backward`` on the input)."""
+    return elu_backward(grad, _SELU_ALPHA, _SELU_SCALE, 1.0, False, pre)
 
 
 def fusable(activations: Sequence[str], optimizer: str) -> bool:
@@ -88,8 +101,9 @@ class Layer:
         # the transposed views stay valid: the optimiser updates the flat buffer in place
         self.weight_t = self.weight.transpose(1, 2)
         self.members = [(self.weight[k], self.weight[k].t(), self.bias[k, 0]) for k in range(self.weight.shape[0])]
-        if self.grad_weight is not None:
-            self.member_grads = [(self.grad_weight[k], self.grad_bias[k, 0]) for k in range(self.weight.shape[0])]
+        if self.grad_weight is None or self.grad_bias is None:
+            raise ValueError("a layer needs its gradient buffers (grad_weight, grad_bias)")
+        self.member_grads = [(self.grad_weight[k], self.grad_bias[k, 0]) for k in range(self.weight.shape[0])]
         #: One member: the passes run on its 2-D rows with the very calls ``F.linear`` and its
         #: backward make (``addmm``, ``mm``).
         self.single = self.weight.shape[0] == 1
@@ -105,7 +119,7 @@ class Layer:
     def affine(self, x: torch.Tensor) -> torch.Tensor:
         """``x W^T + b`` per member (``F.linear``'s ``addmm``); ``x`` is ``(rows, in)`` for one member."""
         if self.single:
-            weight, weight_t, bias = self.members[0]
+            _, weight_t, bias = self.members[0]
             return torch.addmm(bias, x, weight_t)
         if self.by_member(x.shape[1]):
             return torch.stack([torch.addmm(bias, rows, weight_t) for rows, (_, weight_t, bias) in zip(x, self.members)])
@@ -130,7 +144,7 @@ class Layer:
         if self.single:
             return torch.mm(grad, self.members[0][0], out=out)
         if self.by_member(grad.shape[1]):
-            out = torch.empty(grad.shape[0], grad.shape[1], self.weight.shape[2]) if out is None else out
+            out = grad.new_empty(grad.shape[0], grad.shape[1], self.weight.shape[2]) if out is None else out
             for k, (weight, _, _) in enumerate(self.members):
                 torch.mm(grad[k], weight, out=out[k])
             return out
@@ -275,9 +289,11 @@ class StackedNetwork:
             elif layer.activation == "relu":
                 out = torch.relu(pre)
             elif layer.activation == "selu":
-                out = torch.selu(pre)
+                out = self.member_wise(torch.selu, pre)
+            elif layer.activation == "swish":
+                out = self.member_wise(F.silu, pre)
             else:
-                out = F.silu(pre)
+                raise ValueError(f"the fused path cannot train a {layer.activation!r} activation")
             activated, mask = out, None
             if layer.dropout > 0 and noise is not None:
                 mask = noise[dropped]
@@ -291,6 +307,13 @@ class StackedNetwork:
                 saved.append((x, pre, activated, mask, bn_saved))
             x = out
         return x
+
+    def member_wise(self, op: Callable[..., torch.Tensor], *tensors: torch.Tensor) -> torch.Tensor:
+        """``op(*tensors)`` element-wise, applied member by member where a member's elements do not
+        fill whole iterations of ATen's vector loop (see :data:`VECTOR_ITERATION`)."""
+        if self.K == 1 or tensors[0][0].numel() % VECTOR_ITERATION == 0:
+            return op(*tensors)
+        return torch.stack([op(*member) for member in zip(*tensors)])
 
     def _batch_norm(self, bn: dict, pre: torch.Tensor, training: bool):
         """``native_batch_norm`` (what ``nn.BatchNorm1d`` calls) on each member's rows."""
@@ -322,9 +345,9 @@ class StackedNetwork:
             if layer.activation == "relu":
                 grad = threshold_backward(grad, activated, 0)
             elif layer.activation == "selu":
-                grad = elu_backward(grad, _SELU_ALPHA, _SELU_SCALE, 1.0, False, pre)
+                grad = self.member_wise(_selu_backward, grad, pre)
             elif layer.activation == "swish":
-                grad = silu_backward(grad, pre)
+                grad = self.member_wise(silu_backward, grad, pre)
             if layer.bn is not None:
                 grad = self._batch_norm_backward(layer.bn, grad, bn_saved)
             layer.backward_weight(grad, x)
@@ -680,7 +703,7 @@ def _train_members(net: StackedNetwork, X: torch.Tensor, y: torch.Tensor, labell
                 saved_domain: list = []
                 domain_logits = net.forward("domain", embedding[..., nb:, :], None, saved_domain)
                 # BCE-with-logits' backward (mean): (sigmoid - target) / numel
-                grad_domain = (torch.sigmoid(domain_logits) - domain_target).div_(2 * half)
+                grad_domain = (net.member_wise(torch.sigmoid, domain_logits) - domain_target).div_(2 * half)
                 grad_reversed = net.backward("domain", grad_domain, saved_domain)
                 # the reversal layer: -lambda times the gradient
                 torch.mul(grad_reversed, -_member_scalar(domain.lambdas(step, total_steps)),
