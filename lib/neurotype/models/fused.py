@@ -43,7 +43,6 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-
 __all__ = ["FUSED_ACTIVATIONS", "FUSED_OPTIMIZERS", "fusable", "Layer", "StackedNetwork", "dropout_draws",
            "keep_mask", "dropout_multiplier", "FusedOptimizer", "DomainBatches", "train_members"]
 
