@@ -113,7 +113,7 @@ class Layer:
         own 2-D product: ATen multiplies a batch of matrices with its own loop below
         :data:`BATCHED_BLAS_FROM` multiply-adds, and MKL's batched kernel rounds a matrix-vector
         product (a dimension of 1, e.g. the domain head's single logit) differently."""
-        return self.single or rows * self._size < BATCHED_BLAS_FROM or min(rows, *self.weight.shape[1:]) == 1
+        return rows * self._size < BATCHED_BLAS_FROM or min(rows, *self.weight.shape[1:]) == 1
 
     def affine(self, x: torch.Tensor) -> torch.Tensor:
         """``x W^T + b`` per member (``F.linear``'s ``addmm``); ``x`` is ``(rows, in)`` for one member."""
@@ -189,6 +189,8 @@ class StackedNetwork:
     def __init__(self, trunks: Sequence[nn.Sequential], label_heads: Sequence[nn.Module],
                  domain_heads: Sequence[nn.Module] | None = None):
         self.K = len(trunks)
+        #: The leading dimensions of the passes' tensors: none for one member (its 2-D rows), else ``(K,)``.
+        self.leading: tuple[int, ...] = () if self.K == 1 else (self.K,)
         wrap = lambda m: m if isinstance(m, nn.Sequential) else nn.Sequential(m)  # noqa: E731
         parts = {"trunk": [_blocks(t) for t in trunks], "label": [_blocks(wrap(h)) for h in label_heads]}
         if domain_heads is not None:
@@ -325,6 +327,10 @@ class StackedNetwork:
         if training:
             bn["steps"] += 1
         return (outs[0] if self.K == 1 else torch.stack(outs)), caches
+
+    def for_passes(self, stacked: torch.Tensor) -> torch.Tensor:
+        """A ``(K, ...)`` tensor as the passes take it (see :attr:`leading`)."""
+        return stacked[0] if self.K == 1 else stacked
 
     def _members(self, rows: torch.Tensor) -> list[torch.Tensor] | torch.Tensor:
         """Each member's rows: ``rows`` itself for one member (2-D), else its first dimension."""
@@ -527,9 +533,9 @@ class _Epoch:
         n_classes = net.layers["label"][-1].weight.shape[1]
         self.grad_log_probs = torch.zeros(K, n, n_classes).scatter_(-1, y_order[..., None], (-coef)[..., None])
         self.noise: list[list] = [[] for _ in self.steps]
-        if K == 1:  # one member's passes run on 2-D rows
-            self.x = [x[0] for x in self.x]
-            self.grad_log_probs = self.grad_log_probs[0]
+        self.x = [net.for_passes(x) for x in self.x]
+        self.grad_log_probs = net.for_passes(self.grad_log_probs)
+        self._net = net
 
     def row_counts(self, half: int) -> list[int]:
         return [nb + 2 * half for _, nb in self.steps]
@@ -537,14 +543,12 @@ class _Epoch:
     def split_noise(self, keep: torch.Tensor, dropout_layers: list[Layer], half: int, plain: bool) -> None:
         """Cut the epoch's dropout draws into each step's layers: per step, each dropout layer's
         ``rows x width`` draws, layer after layer (the order ``nn.Dropout`` draws them)."""
-        K = keep.shape[0]
-        members = () if K == 1 else (K,)  # one member's passes run on 2-D rows
-        draws = keep[0] if K == 1 else keep
+        draws = self._net.for_passes(keep)
         widths = [layer.weight.shape[1] for layer in dropout_layers]
         offset = 0
         for s, rows in enumerate(self.row_counts(half)):
             for layer, width in zip(dropout_layers, widths):
-                piece = draws[..., offset:offset + rows * width].view(*members, rows, width)
+                piece = draws[..., offset:offset + rows * width].view(*self._net.leading, rows, width)
                 if not plain:
                     piece = dropout_multiplier(piece, layer.dropout, layer.activation == "selu")
                 self.noise[s].append(piece)
@@ -661,7 +665,7 @@ def _train_members(net: StackedNetwork, X: torch.Tensor, y: torch.Tensor, labell
     batch_size = int(batch_size)
     total_steps = max(1, math.ceil(len(labelled) / batch_size)) * max_epochs
     half = domain.half if domain is not None else 0
-    members = () if K == 1 else (K,)  # the leading dimension of the passes' tensors (one member: none)
+    members = net.leading
     if domain is not None:
         domain_target = torch.cat([torch.zeros(half), torch.ones(half)]).expand(*members, 2 * half)[..., None]
         width = net.layers["trunk"][-1].weight.shape[1]
