@@ -24,6 +24,9 @@ def _make(name: str, **params):
     return spec.make({**spec.defaults, **params}, seed=2)
 
 
+#: Trees or rounds between two reports of each tree ensemble.
+STAGE = {"rf": FOREST_STAGE, "xgb": BOOSTING_STAGE}
+
 CASES = [("rf", {"n_estimators": 300, "class_weight": "balanced_subsample", "max_features": 0.5}),
          ("rf", {"n_estimators": 200, "class_weight": "balanced", "species_flag": True}),
          ("xgb", {"n_estimators": 200, "subsample": 0.7}),
@@ -40,8 +43,7 @@ def test_a_reporting_fit_ends_as_the_unobserved_fit_and_reports_each_stages_loss
     watched.fit(X, y, species=s)
     assert np.array_equal(plain.predict_proba(Xv, species=sv), watched.predict_proba(Xv, species=sv))
 
-    stage = FOREST_STAGE if name == "rf" else BOOSTING_STAGE
-    steps = list(range(stage, params["n_estimators"], stage))  # every stage but the whole model
+    steps = list(range(STAGE[name], params["n_estimators"], STAGE[name]))  # every stage but the whole model
     assert [step for step, _ in reported] == steps
     for step, value in reported:  # the loss of a smaller model fitted on its own, computed by sklearn
         smaller = _make(name, **{**params, "n_estimators": step}).fit(X, y, species=s)
@@ -63,7 +65,7 @@ def test_a_pruned_fit_stops_at_the_first_report(three_classes, name):
     model.set_pruning_callback(prune, X_val=Xv, y_val=yv)
     with pytest.raises(Pruned) as stopped:
         model.fit(X, y)
-    assert stopped.value.args == (FOREST_STAGE if name == "rf" else BOOSTING_STAGE,)
+    assert stopped.value.args == (STAGE[name],)
 
 
 @pytest.mark.parametrize("name", ["logreg", "svc"])
@@ -86,8 +88,7 @@ def test_two_classes_and_a_validation_class_the_training_rows_lack(three_classes
     model.set_pruning_callback(lambda step, value: reported.append((step, value)), X_val=Xv, y_val=yv, species_val=sv)
     model.fit(X, y, species=s)
     known = yv < 2
-    stage = FOREST_STAGE if name == "rf" else BOOSTING_STAGE
-    assert [step for step, _ in reported] == list(range(stage, 200, stage))
+    assert [step for step, _ in reported] == list(range(STAGE[name], 200, STAGE[name]))
     for step, value in reported:
         smaller = _make(name, n_estimators=step).fit(X, y, species=s)
         expected = -log_loss(yv[known], smaller.predict_proba(Xv[known], species=sv[known]), labels=[0, 1])

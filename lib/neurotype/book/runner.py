@@ -8,7 +8,8 @@ the chapter takes its budgets from :mod:`neurotype.book.profiles`), and the exec
 under ``_build/src`` so that Jupyter Book renders them without executing again.
 
 Chapters run two at a time by default (``--chapters-at-once``), each in its own process and kernel:
-the other pages leave a core idle for much of their run, which a page beside a tuning chapter fills. Two tuning chapters, which keep both cores busy by themselves, never run at once. A chapter
+the other pages leave a core idle for much of their run, which a page beside a tuning chapter fills.
+Two tuning chapters, which keep both cores busy by themselves, never run at once. A chapter
 waits for the chapters whose results it reads (:data:`CHAPTER_NEEDS`); the root page summarises
 every chapter's report, so it runs last. Each chapter is seeded on its own, so the order
 changes no number. The chapters on the longest path through these needs start first, by the
