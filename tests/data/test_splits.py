@@ -6,8 +6,49 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from sklearn.model_selection import StratifiedGroupKFold
+
 from neurotype.data.preprocessing import PerGroupScaler, make_preprocessor
-from neurotype.data.splits import inner_split, outer_folds
+from neurotype.data.splits import inner_split, outer_folds, stratified_group_folds
+
+
+def _sklearn_folds(strata: np.ndarray, groups: np.ndarray, n_splits: int, seed: int) -> np.ndarray:
+    """Each row's test fold under scikit-learn's own StratifiedGroupKFold (the reference)."""
+    fold_of_row = np.full(len(strata), -1)
+    splitter = StratifiedGroupKFold(n_splits, shuffle=True, random_state=seed)
+    for fold, (_, test) in enumerate(splitter.split(np.zeros(len(strata)), strata, groups)):
+        fold_of_row[test] = fold
+    return fold_of_row
+
+
+def test_folds_are_scikit_learns_on_random_tables():
+    rng = np.random.default_rng(5)
+    checked = 0
+    while checked < 60:
+        rows, n_classes, n_splits = int(rng.integers(20, 300)), int(rng.integers(2, 9)), int(rng.integers(2, 8))
+        strata = np.array([f"class {c}" for c in rng.integers(0, n_classes, rows)])
+        groups = np.arange(rows)  # singletons, and a random share of rows in shared (duplicate) groups
+        shared = rng.random(rows) < rng.random() * 0.5
+        groups[shared] = rng.integers(0, max(1, rows // 3), shared.sum())
+        if np.unique(strata, return_counts=True)[1].min() < n_splits or len(np.unique(groups)) < n_splits:
+            continue
+        seed = int(rng.integers(0, 2**31))
+        assert np.array_equal(stratified_group_folds(strata, groups, n_splits, seed),
+                              _sklearn_folds(strata, groups, n_splits, seed))
+        checked += 1
+
+
+@pytest.mark.parametrize("task_name", ["broad_paper41", "subclass_paper41"])
+def test_outer_and_inner_folds_are_scikit_learns_on_the_tasks(task_name, request):
+    task = request.getfixturevalue(task_name)
+    for seed in (0, 1):
+        folds = outer_folds(task, 5, 1, seed=seed)
+        reference = _sklearn_folds(task.strata, task.groups, 5, seed)
+        assert all(np.array_equal(fold.test, np.flatnonzero(reference == fold.fold)) for fold in folds)
+        fit, validation = inner_split(task, folds[seed].train, 0.2, seed=seed + 10)
+        inner = _sklearn_folds(task.strata[folds[seed].train], task.groups[folds[seed].train], 5, seed + 10)
+        assert np.array_equal(validation, folds[seed].train[inner == 0])
+        assert np.array_equal(fit, folds[seed].train[inner != 0])
 
 
 def test_outer_folds_partition_and_stratify(broad_paper41):
