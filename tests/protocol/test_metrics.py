@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -44,6 +45,34 @@ def test_fold_metrics_match_hand_computation():
     assert human[per_class_f1_name("b")] == pytest.approx(2 / 3)
     assert human["f1_macro"] == pytest.approx(1 / 3)
     assert set(SCALAR_METRICS) <= set(overall)
+
+
+def test_fold_metrics_are_scikit_learns_number_for_number():
+    """The metrics come from one confusion matrix; scikit-learn's functions are the reference."""
+    from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score, precision_score, recall_score
+
+    rng = np.random.default_rng(11)
+    for _ in range(300):
+        classes = [f"class {rng.integers(0, 100)}-{i}" for i in range(int(rng.integers(2, 10)))]
+        n = int(rng.integers(1, 200))
+        # skewed class shares, so that small sets miss some classes in y_true, y_pred or both
+        y_true = np.array(classes)[rng.choice(len(classes), n, p=rng.dirichlet(np.full(len(classes), 0.5)))]
+        guesses = np.array(classes)[rng.choice(len(classes), n, p=rng.dirichlet(np.full(len(classes), 0.5)))]
+        y_pred = np.where(rng.random(n) < rng.random(), y_true, guesses)
+        scores = fold_metrics(y_true, y_pred, classes)["all"]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            expected = {"accuracy": accuracy_score(y_true, y_pred),
+                        "balanced_accuracy": balanced_accuracy_score(y_true, y_pred)}
+        for name, metric in (("f1", f1_score), ("precision", precision_score), ("recall", recall_score)):
+            expected[f"{name}_macro"] = metric(y_true, y_pred, average="macro", zero_division=0)
+        per_class = f1_score(y_true, y_pred, labels=classes, average=None, zero_division=0)
+        seen = set(y_true) | set(y_pred)
+        for label, value in zip(classes, per_class):
+            expected[per_class_f1_name(label)] = float(value) if label in seen else math.nan
+        assert scores.keys() == expected.keys()
+        for name, value in expected.items():
+            assert scores[name] == value or (math.isnan(value) and math.isnan(scores[name])), name
 
 
 def test_per_class_f1_of_an_absent_class_is_undefined_not_zero():
