@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from _protocol_fixtures import protocol_seed  # noqa: F401  (autouse)
-from neurotype.protocol.metrics import (SCALAR_METRICS, aggregate_folds, confusion_matrices, fold_metrics,
-                               nadeau_bengio_interval, naive_interval, per_class_f1_name, species_keys,
-                               summarize)
+from neurotype.protocol.metrics import (SCALAR_METRICS, aggregate_folds, balanced_accuracy, confusion_matrices,
+                               fold_metrics, macro_f1, nadeau_bengio_interval, naive_interval, per_class_f1_name,
+                               species_keys, summarize)
 
 CLASSES = ("a", "b")
 # Five test cells: three mouse, two human.
@@ -73,6 +73,13 @@ def test_fold_metrics_are_scikit_learns_number_for_number():
         assert scores.keys() == expected.keys()
         for name, value in expected.items():
             assert scores[name] == value or (math.isnan(value) and math.isnan(scores[name])), name
+        # the tuning objective's and the permutation importance's scores, on labels or on codes
+        codes = {label: code for code, label in enumerate(classes)}
+        for true, predicted in ((y_true, y_pred), ([codes[v] for v in y_true], [codes[v] for v in y_pred])):
+            assert macro_f1(true, predicted) == f1_score(true, predicted, average="macro", zero_division=0)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                assert balanced_accuracy(true, predicted) == balanced_accuracy_score(true, predicted)
 
 
 def test_per_class_f1_of_an_absent_class_is_undefined_not_zero():

@@ -20,6 +20,7 @@ from scipy.stats import spearmanr
 
 from neurotype.data.tables import TaskData
 from neurotype.protocol.evaluation import Report, fit_model
+from neurotype.protocol.metrics import macro_f1
 from neurotype.models.registry import get_model
 from neurotype.data.splits import fold_index, inner_split
 
@@ -251,14 +252,13 @@ def permutation_importances(task: TaskData, report: Report, *, n_repeats: int = 
         One row per fold, one column per feature (mean drop over ``n_repeats`` shuffles).
     """
     from sklearn.inspection import permutation_importance
-    from sklearn.metrics import f1_score
 
-    def macro_f1(estimator, X, y):
-        return f1_score(y, estimator.predict(X), average="macro")
+    def macro_f1_score(estimator, X, y):
+        return macro_f1(y, estimator.predict(X))
 
     rows, index = [], []
     for fm in refit_folds(task, report, repeats=repeats, n_jobs=n_jobs):
-        result = permutation_importance(fm.estimator, task.X.iloc[fm.test], task.y_codes[fm.test], scoring=macro_f1,
+        result = permutation_importance(fm.estimator, task.X.iloc[fm.test], task.y_codes[fm.test], scoring=macro_f1_score,
                                         n_repeats=n_repeats, random_state=seed + fm.fold)
         rows.append(result.importances_mean)
         index.append(f"r{fm.repeat}f{fm.fold}")

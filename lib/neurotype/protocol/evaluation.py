@@ -46,12 +46,11 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import balanced_accuracy_score, f1_score
 
 from neurotype import paths
 from neurotype.data.tables import TaskData
-from neurotype.protocol.metrics import (OVERALL, aggregate_folds, confusion_matrices, fold_metrics, format_interval,
-                               species_keys)
+from neurotype.protocol.metrics import (OVERALL, aggregate_folds, balanced_accuracy, confusion_matrices, fold_metrics,
+                               format_interval, macro_f1, species_keys)
 from neurotype.protocol.reports import REPORT_SCHEMA, Estimate, package_versions, to_jsonable
 from neurotype.data.splits import fold_index, inner_split, outer_folds
 from neurotype.models.registry import NETWORKS, REFERENCE_NETWORKS, get_model
@@ -75,21 +74,9 @@ class LeakageError(RuntimeError):
     """An outer-test cell reached model fitting or tuning."""
 
 
-def _macro_f1(y_true: np.ndarray, y_pred: np.ndarray) -> float:
-    return float(f1_score(y_true, y_pred, average="macro", zero_division=0))
-
-
-def _balanced_accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        return float(balanced_accuracy_score(y_true, y_pred))
-
-
 #: Metrics the tuning objective can maximise on the inner validation split.
 TUNING_METRICS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
-    "f1_macro": _macro_f1, "balanced_accuracy": _balanced_accuracy,
+    "f1_macro": macro_f1, "balanced_accuracy": balanced_accuracy,
 }
 
 

@@ -29,7 +29,7 @@ from scipy import stats
 from sklearn.metrics import confusion_matrix
 
 __all__ = [
-    "METRIC_NAMES", "metric_name",
+    "METRIC_NAMES", "metric_name", "macro_f1", "balanced_accuracy",
     "OVERALL", "SCALAR_METRICS", "per_class_f1_name", "species_keys", "fold_metrics",
     "naive_interval", "nadeau_bengio_interval", "summarize", "aggregate_folds",
     "confusion_matrices", "format_interval", "format_estimate", "intervals_overlap", "central_95",
@@ -99,6 +99,21 @@ def _scores(y_true: np.ndarray, y_pred: np.ndarray, classes: Sequence[str]) -> d
     for label in classes:
         scores[per_class_f1_name(label)] = f1[rank[label]] if seen[rank[label]] else math.nan
     return {name: float(value) for name, value in scores.items()}
+
+
+def macro_f1(y_true: Sequence | np.ndarray, y_pred: Sequence | np.ndarray) -> float:
+    """scikit-learn's ``f1_score(y_true, y_pred, average="macro", zero_division=0)``."""
+    return _scores_of_present(y_true, y_pred)["f1_macro"]
+
+
+def balanced_accuracy(y_true: Sequence | np.ndarray, y_pred: Sequence | np.ndarray) -> float:
+    """scikit-learn's ``balanced_accuracy_score(y_true, y_pred)``."""
+    return _scores_of_present(y_true, y_pred)["balanced_accuracy"]
+
+
+def _scores_of_present(y_true: Sequence | np.ndarray, y_pred: Sequence | np.ndarray) -> dict[str, float]:
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    return _scores(y_true, y_pred, sorted(set(y_true.tolist()) | set(y_pred.tolist())))
 
 
 def fold_metrics(y_true: Sequence[str] | np.ndarray, y_pred: Sequence[str] | np.ndarray,
