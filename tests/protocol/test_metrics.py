@@ -82,6 +82,14 @@ def test_fold_metrics_are_scikit_learns_number_for_number():
                 assert balanced_accuracy(true, predicted) == balanced_accuracy_score(true, predicted)
 
 
+def test_tuning_scores_refuse_empty_or_unequal_predictions():
+    for true, predicted in (([], []), (["a", "b"], ["a"])):
+        with pytest.raises(ValueError, match="non-empty and the same length"):
+            macro_f1(true, predicted)
+        with pytest.raises(ValueError, match="non-empty and the same length"):
+            balanced_accuracy(true, predicted)
+
+
 def test_per_class_f1_of_an_absent_class_is_undefined_not_zero():
     scores = fold_metrics(["b", "b"], ["b", "b"], CLASSES, ["human", "human"])
     assert math.isnan(scores["human"][per_class_f1_name("a")])

@@ -258,8 +258,8 @@ def permutation_importances(task: TaskData, report: Report, *, n_repeats: int = 
 
     rows, index = [], []
     for fm in refit_folds(task, report, repeats=repeats, n_jobs=n_jobs):
-        result = permutation_importance(fm.estimator, task.X.iloc[fm.test], task.y_codes[fm.test], scoring=macro_f1_score,
-                                        n_repeats=n_repeats, random_state=seed + fm.fold)
+        result = permutation_importance(fm.estimator, task.X.iloc[fm.test], task.y_codes[fm.test],
+                                        scoring=macro_f1_score, n_repeats=n_repeats, random_state=seed + fm.fold)
         rows.append(result.importances_mean)
         index.append(f"r{fm.repeat}f{fm.fold}")
     return pd.DataFrame(rows, index=index, columns=list(task.feature_names))

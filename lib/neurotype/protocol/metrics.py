@@ -76,7 +76,7 @@ def _scores(y_true: np.ndarray, y_pred: np.ndarray, classes: Sequence[str]) -> d
     (a test compares them on random predictions), computed from one confusion matrix with the
     classes in scikit-learn's order (sorted), so that every mean adds the same numbers in the
     same order. scikit-learn's functions validate and re-encode the labels at each call, about
-    8 ms per set of predictions; the book scores tens of thousands.
+    8 ms per set of predictions; the book scores thousands.
     """
     classes = list(classes)
     rank = {label: r for r, label in enumerate(sorted(classes))}
@@ -112,7 +112,11 @@ def balanced_accuracy(y_true: Sequence | np.ndarray, y_pred: Sequence | np.ndarr
 
 
 def _scores_of_present(y_true: Sequence | np.ndarray, y_pred: Sequence | np.ndarray) -> dict[str, float]:
+    """:func:`_scores` over the labels present (strings or codes, in their own order)."""
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    if y_true.shape != y_pred.shape or y_true.ndim != 1 or y_true.size == 0:
+        raise ValueError(f"y_true and y_pred must be 1-d, non-empty and the same length, got {y_true.shape} and "
+                         f"{y_pred.shape}")
     return _scores(y_true, y_pred, sorted(set(y_true.tolist()) | set(y_pred.tolist())))
 
 
