@@ -73,8 +73,9 @@ def test_fold_metrics_are_scikit_learns_number_for_number():
         assert scores.keys() == expected.keys()
         for name, value in expected.items():
             assert scores[name] == value or (math.isnan(value) and math.isnan(scores[name])), name
-        # the tuning objective's and the permutation importance's scores, on labels or on codes
-        codes = {label: code for code, label in enumerate(classes)}
+        # the tuning objective's and the permutation importance's scores, on labels or on integer codes
+        # (spaced so that their numeric order differs from their order as text: 7 < 14 but "14" < "7")
+        codes = {label: 7 * code for code, label in enumerate(classes)}
         for true, predicted in ((y_true, y_pred), ([codes[v] for v in y_true], [codes[v] for v in y_pred])):
             assert macro_f1(true, predicted) == f1_score(true, predicted, average="macro", zero_division=0)
             with warnings.catch_warnings():
