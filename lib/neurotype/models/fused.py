@@ -326,7 +326,7 @@ class StackedNetwork:
             caches.append((rows, mean, invstd))
         if training:
             bn["steps"] += 1
-        return (outs[0] if self.K == 1 else torch.stack(outs)), caches
+        return self._joined(outs), caches
 
     def for_passes(self, stacked: torch.Tensor) -> torch.Tensor:
         """A ``(K, ...)`` tensor as the passes take it (see :attr:`leading`)."""
@@ -335,6 +335,10 @@ class StackedNetwork:
     def _members(self, rows: torch.Tensor) -> list[torch.Tensor] | torch.Tensor:
         """Each member's rows: ``rows`` itself for one member (2-D), else its first dimension."""
         return [rows] if self.K == 1 else rows
+
+    def _joined(self, members: Sequence[torch.Tensor]) -> torch.Tensor:
+        """Each member's result as the passes hold it: the inverse of :meth:`_members`."""
+        return members[0] if self.K == 1 else torch.stack(members)
 
     def backward(self, part: str, grad: torch.Tensor, saved: list, input_grad: bool = True,
                  out: torch.Tensor | None = None) -> torch.Tensor | None:
@@ -369,7 +373,7 @@ class StackedNetwork:
             bn["grad_weight"][k, 0].copy_(grad_weight)
             bn["grad_bias"][k, 0].copy_(grad_bias)
             grads.append(grad_in)
-        return grads[0] if self.K == 1 else torch.stack(grads)
+        return self._joined(grads)
 
     def dropout_layers(self, part: str = "trunk") -> list[Layer]:
         return [layer for layer in self.layers[part] if layer.dropout > 0]
@@ -719,12 +723,11 @@ def _train_members(net: StackedNetwork, X: torch.Tensor, y: torch.Tensor, labell
         with torch.inference_mode():
             val_logits = net.forward("label", net.forward("trunk", validation[0].expand(*members, *validation[0].shape),
                                                           None, None), None, None)
-            if K == 1:
-                val_logits = val_logits[None]
+        member_logits = net._members(val_logits)
         for k in range(K):
             if stopped_at[k] is not None:
                 continue
-            loss = float(F.cross_entropy(val_logits[k], validation[1]))
+            loss = float(F.cross_entropy(member_logits[k], validation[1]))
             history[k].append(loss)
             if callback is not None and epoch % 10 == 9 and math.isfinite(loss):
                 callback(epoch, -loss)
