@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from sklearn.decomposition import PCA
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import balanced_accuracy_score, roc_auc_score
+from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -31,6 +31,7 @@ from sklearn.svm import SVC
 
 from neurotype.data.tables import TaskData
 from neurotype.protocol.evaluation import fit_model
+from neurotype.protocol.metrics import balanced_accuracy
 from neurotype.models.registry import get_model
 from neurotype.data.preprocessing import make_preprocessor
 from neurotype.data.splits import Fold, fold_index, inner_split, outer_folds
@@ -78,7 +79,7 @@ def probe_species(Z: np.ndarray, species: np.ndarray, probe: str = "logreg", n_s
     splitter = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
     method = "decision_function"
     scores = cross_val_predict(_probe(probe, seed), Z, is_human, cv=splitter, method=method)
-    return {"balanced_accuracy": float(balanced_accuracy_score(is_human, (scores > 0).astype(int))),
+    return {"balanced_accuracy": balanced_accuracy(is_human, (scores > 0).astype(int)),
             "roc_auc": float(roc_auc_score(is_human, scores))}
 
 

@@ -36,7 +36,6 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
 
 from neurotype.paper import claims
 from neurotype.data.tables import TaskData
@@ -45,7 +44,7 @@ from neurotype.experiments.comparison import SplitSpread, paired_difference
 from neurotype.paper.headline import claim_verdict
 from neurotype.protocol.evaluation import Report, compare, evaluate, evaluate_many, fit_model
 from neurotype.models.registry import get_model
-from neurotype.protocol.metrics import summarize
+from neurotype.protocol.metrics import prediction_scores, summarize
 from neurotype.data.preprocessing import PerGroupScaler, make_preprocessor
 from neurotype.data.splits import Fold, fold_index, inner_split, outer_folds
 
@@ -310,9 +309,8 @@ def label_subset(labels: np.ndarray, share: float, rng: np.random.Generator) -> 
 
 
 def _scores(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
-    return {"balanced_accuracy": float(balanced_accuracy_score(y_true, y_pred)),
-            "accuracy": float(accuracy_score(y_true, y_pred)),
-            "f1_macro": float(f1_score(y_true, y_pred, average="macro", zero_division=0))}
+    scores = prediction_scores(y_true, y_pred)
+    return {name: scores[name] for name in ("balanced_accuracy", "accuracy", "f1_macro")}
 
 
 def _curve_fold(task: TaskData, fold: Fold, index: int, shares: Sequence[float], seed: int,

@@ -29,7 +29,7 @@ from scipy import stats
 from sklearn.metrics import confusion_matrix
 
 __all__ = [
-    "METRIC_NAMES", "metric_name", "macro_f1", "balanced_accuracy",
+    "METRIC_NAMES", "metric_name", "prediction_scores", "macro_f1", "balanced_accuracy",
     "OVERALL", "SCALAR_METRICS", "per_class_f1_name", "species_keys", "fold_metrics",
     "naive_interval", "nadeau_bengio_interval", "summarize", "aggregate_folds",
     "confusion_matrices", "format_interval", "format_estimate", "intervals_overlap", "central_95",
@@ -103,16 +103,17 @@ def _scores(y_true: np.ndarray, y_pred: np.ndarray, classes: Sequence[str]) -> d
 
 def macro_f1(y_true: Sequence | np.ndarray, y_pred: Sequence | np.ndarray) -> float:
     """scikit-learn's ``f1_score(y_true, y_pred, average="macro", zero_division=0)``."""
-    return _scores_of_present(y_true, y_pred)["f1_macro"]
+    return prediction_scores(y_true, y_pred)["f1_macro"]
 
 
 def balanced_accuracy(y_true: Sequence | np.ndarray, y_pred: Sequence | np.ndarray) -> float:
     """scikit-learn's ``balanced_accuracy_score(y_true, y_pred)``."""
-    return _scores_of_present(y_true, y_pred)["balanced_accuracy"]
+    return prediction_scores(y_true, y_pred)["balanced_accuracy"]
 
 
-def _scores_of_present(y_true: Sequence | np.ndarray, y_pred: Sequence | np.ndarray) -> dict[str, float]:
-    """:func:`_scores` over the labels present (strings or codes, in their own order)."""
+def prediction_scores(y_true: Sequence | np.ndarray, y_pred: Sequence | np.ndarray) -> dict[str, float]:
+    """The :data:`SCALAR_METRICS` and each present class's F1 of one set of predictions, over the labels
+    present (strings or integer codes, in their own order): scikit-learn's numbers."""
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     if y_true.shape != y_pred.shape or y_true.ndim != 1 or y_true.size == 0:
         raise ValueError(f"y_true and y_pred must be 1-d, non-empty and the same length, got {y_true.shape} and "
