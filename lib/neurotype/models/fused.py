@@ -11,10 +11,11 @@ networks with the forward pass, the backward pass and the optimiser step written
   element-wise functions that a batch would round differently, which go member by member; one
   member's passes run on 2-D rows with autograd's own calls (``addmm``, ``mm``);
 * each member's parameters and gradients are one row of a flat buffer, so an optimiser step is
-  eight element-wise operations per member whatever the number of layers;
+  a few element-wise operations per member whatever the number of layers (Adam: one call of
+  ``torch.optim.Adam(fused=True)``'s kernel on the member's parameters);
 * the backward pass calls the same ATen kernels autograd calls (``threshold_backward``,
   ``elu_backward``, ``silu_backward``, ``_log_softmax_backward_data``,
-  ``native_batch_norm_backward``), and the optimisers repeat ``torch.optim``'s single-tensor
+  ``native_batch_norm_backward``), and SGD and RMSprop repeat ``torch.optim``'s single-tensor
   arithmetic operation by operation;
 * dropout masks are drawn exactly as ``torch.nn.Dropout`` draws them (``bernoulli_`` on the
   default CPU generator: one 64-bit Mersenne-Twister draw per unit, kept when the 53-bit uniform
@@ -43,6 +44,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from neurotype.models.base import aten_kernel
+
 __all__ = ["FUSED_ACTIVATIONS", "FUSED_OPTIMIZERS", "fusable", "Layer", "StackedNetwork", "dropout_draws",
            "keep_mask", "dropout_multiplier", "FusedOptimizer", "DomainBatches", "train_members"]
 
@@ -61,12 +64,12 @@ BATCHED_BLAS_FROM = 400
 #: those functions go member by member (this many floats covers both instruction sets).
 VECTOR_ITERATION = 64
 _MASK53 = (1 << 53) - 1
-threshold_backward = torch.ops.aten.threshold_backward
-elu_backward = torch.ops.aten.elu_backward
-silu_backward = torch.ops.aten.silu_backward
-log_softmax_backward = torch.ops.aten._log_softmax_backward_data
-native_batch_norm = torch.ops.aten.native_batch_norm
-native_batch_norm_backward = torch.ops.aten.native_batch_norm_backward
+threshold_backward = aten_kernel("threshold_backward")
+elu_backward = aten_kernel("elu_backward")
+silu_backward = aten_kernel("silu_backward")
+log_softmax_backward = aten_kernel("_log_softmax_backward_data")
+native_batch_norm = aten_kernel("native_batch_norm")
+native_batch_norm_backward = aten_kernel("native_batch_norm_backward")
 
 
 def _selu_backward(grad: torch.Tensor, pre: torch.Tensor) -> torch.Tensor:
@@ -211,6 +214,8 @@ class StackedNetwork:
         # alone sees (same lengths, same vectorised loops); each (K, ...) view strides over rows.
         K = self.K
         sizes = [t[0].numel() for t in tensors]
+        #: Each parameter's length in a member's row (the tensors an optimiser of one network sees).
+        self.sizes = sizes
         self.flat = torch.cat([t.reshape(K, -1) for t in tensors], dim=1).reshape(-1)
         self.flat_grad = torch.zeros_like(self.flat)
         self.rows = self.flat.view(K, -1)
@@ -413,27 +418,45 @@ def dropout_multiplier(keep: torch.Tensor, drop: float, alpha: bool) -> torch.Te
 class FusedOptimizer:
     """``torch.optim`` Adam / SGD / RMSprop (their defaults, no momentum) on a stacked network.
 
-    Each member's parameters are one row of the flat buffer, updated by the operations
-    ``torch.optim``'s single-tensor code applies to each parameter (element-wise, so one row at a
-    time gives every element the same arithmetic as a network trained alone); ``lr`` and
-    ``weight_decay`` hold one value per member.
+    Each member's parameters are one row of the flat buffer. SGD and RMSprop apply, row by row, the
+    operations ``torch.optim``'s single-tensor code applies to each parameter (element-wise, so one
+    row at a time gives every element the same arithmetic as a network trained alone). Adam is
+    ``torch.optim.Adam(fused=True)``'s kernel (:func:`~neurotype.models.base.make_optimizer`'s
+    Adam), called on each member's parameters as separate tensors: the kernel handles a tensor in
+    whole vectors and a scalar tail that rounds differently, so the tensors it sees must be the
+    ones a network trained alone has: ``sizes``, each parameter's length in a row
+    (:attr:`StackedNetwork.sizes`). ``lr`` and ``weight_decay`` hold one value per member.
     """
 
     def __init__(self, name: str, rows: torch.Tensor, grad_rows: torch.Tensor, lr: Sequence[float],
-                 weight_decay: Sequence[float]):
+                 weight_decay: Sequence[float], sizes: Sequence[int]):
         self.name = name.lower()
         if self.name not in FUSED_OPTIMIZERS:
             raise ValueError(f"the fused path supports optimisers {FUSED_OPTIMIZERS}, got {name!r}")
         self.rows, self.grad_rows = rows, grad_rows
         self.lr, self.weight_decay = [float(v) for v in lr], [float(v) for v in weight_decay]
-        self.step_count = 0
         if self.name == "adam":
-            self.exp_avg, self.exp_avg_sq = torch.zeros_like(rows), torch.zeros_like(rows)
+            sizes = list(sizes)
+            if sum(sizes) != rows.shape[1]:
+                raise ValueError(f"parameter sizes {sizes} do not add up to a row of {rows.shape[1]}")
+            exp_avg, exp_avg_sq = torch.zeros_like(rows), torch.zeros_like(rows)
+            # per member: its parameters, gradients and both moments, each a list of views of its row
+            self._adam = [[list(torch.split(buffer[k], sizes)) for buffer in (rows, grad_rows, exp_avg, exp_avg_sq)]
+                          for k in range(rows.shape[0])]
+            #: torch.optim.Adam(fused=True) keeps each parameter's step as a float32 scalar tensor
+            self._adam_step = torch.zeros(())
+            self._adam_steps = [self._adam_step] * len(sizes)
         elif self.name == "rmsprop":
             self.square_avg = torch.zeros_like(rows)
 
     def step(self) -> None:
-        self.step_count += 1
+        if self.name == "adam":
+            self._adam_step.add_(1)
+            for (params, grads, exp_avgs, exp_avg_sqs), lr, weight_decay in zip(self._adam, self.lr,
+                                                                                self.weight_decay):
+                torch._fused_adam_(params, grads, exp_avgs, exp_avg_sqs, [], self._adam_steps, lr=lr, beta1=0.9,
+                                   beta2=0.999, weight_decay=weight_decay, eps=1e-8, amsgrad=False, maximize=False)
+            return
         if len(self.lr) == 1:
             self._step(None, self.rows, self.grad_rows, self.lr[0], self.weight_decay[0])
             return
@@ -446,21 +469,11 @@ class FusedOptimizer:
             grad = grad.add(param, alpha=weight_decay)
         if self.name == "sgd":
             param.add_(grad, alpha=-lr)
-        elif self.name == "rmsprop":
+        else:
             alpha, eps = 0.99, 1e-8
             square_avg = self.square_avg if k is None else self.square_avg[k]
             square_avg.mul_(alpha).addcmul_(grad, grad, value=1 - alpha)
             param.addcdiv_(grad, square_avg.sqrt().add_(eps), value=-lr)
-        else:
-            beta1, beta2, eps = 0.9, 0.999, 1e-8
-            exp_avg, exp_avg_sq = (self.exp_avg, self.exp_avg_sq) if k is None else (self.exp_avg[k], self.exp_avg_sq[k])
-            exp_avg.lerp_(grad, 1 - beta1)
-            exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-            step = float(self.step_count)
-            bias_correction1 = 1 - beta1 ** step
-            bias_correction2_sqrt = (1 - beta2 ** step) ** 0.5
-            denom = (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(eps)
-            param.addcdiv_(exp_avg, denom, value=-(lr / bias_correction1))
 
 
 @dataclass
@@ -476,6 +489,8 @@ class DomainBatches:
 
 def _member_scalar(values: Sequence[float]) -> float | torch.Tensor:
     """One number if all members share it, else a ``(K, 1, 1)`` tensor (for exact products only)."""
+    if len(values) == 1:  # once per step: the common case without the set
+        return float(values[0])
     values = [float(v) for v in values]
     if len(set(values)) == 1:
         return values[0]
@@ -538,7 +553,8 @@ class _Epoch:
         self.grad_log_probs = torch.zeros(K, n, n_classes).scatter_(-1, y_order[..., None], (-coef)[..., None])
         self.noise: list[list] = [[] for _ in self.steps]
         self.x = [net.for_passes(x) for x in self.x]
-        self.grad_log_probs = net.for_passes(self.grad_log_probs)
+        #: each step's gradient seeds: views of the epoch's, cut along the rows
+        self.grad_log_probs = torch.split(net.for_passes(self.grad_log_probs), [nb for _, nb in self.steps], dim=-2)
         self._net = net
 
     def row_counts(self, half: int) -> list[int]:
@@ -549,14 +565,14 @@ class _Epoch:
         ``rows x width`` draws, layer after layer (the order ``nn.Dropout`` draws them)."""
         draws = self._net.for_passes(keep)
         widths = [layer.weight.shape[1] for layer in dropout_layers]
-        offset = 0
-        for s, rows in enumerate(self.row_counts(half)):
-            for layer, width in zip(dropout_layers, widths):
-                piece = draws[..., offset:offset + rows * width].view(*self._net.leading, rows, width)
-                if not plain:
-                    piece = dropout_multiplier(piece, layer.dropout, layer.activation == "selu")
-                self.noise[s].append(piece)
-                offset += rows * width
+        rows = [count for count in self.row_counts(half) for _ in widths]
+        pieces = torch.split(draws, [count * width for count, width in zip(rows, widths * len(self.steps))], dim=-1)
+        for i, (piece, count) in enumerate(zip(pieces, rows)):
+            layer = dropout_layers[i % len(widths)]
+            piece = piece.view(*self._net.leading, count, layer.weight.shape[1])
+            if not plain:
+                piece = dropout_multiplier(piece, layer.dropout, layer.activation == "selu")
+            self.noise[i // len(widths)].append(piece)
 
 
 class _Done:
@@ -664,12 +680,13 @@ def _train_members(net: StackedNetwork, X: torch.Tensor, y: torch.Tensor, labell
         raise ValueError(f"{K} members need {K} generators, learning rates and weight decays")
     if len(labelled) == 0:
         raise ValueError("no labelled row to train on")
-    opt = FusedOptimizer(optimizer, net.rows, net.grad_rows, lr, weight_decay)
+    opt = FusedOptimizer(optimizer, net.rows, net.grad_rows, lr, weight_decay, net.sizes)
     dropout_layers = net.dropout_layers()
     batch_size = int(batch_size)
     total_steps = max(1, math.ceil(len(labelled) / batch_size)) * max_epochs
     half = domain.half if domain is not None else 0
     members = net.leading
+    rows_key = (slice(None),) * len(members)  # indexes the members, before a slice of rows
     if domain is not None:
         domain_target = torch.cat([torch.zeros(half), torch.ones(half)]).expand(*members, 2 * half)[..., None]
         width = net.layers["trunk"][-1].weight.shape[1]
@@ -691,30 +708,31 @@ def _train_members(net: StackedNetwork, X: torch.Tensor, y: torch.Tensor, labell
         plan = _Epoch(net, X, y, labelled, batch_size, order_generators, row_weights, domain)
         if stream is not None:
             plan.split_noise(stream.next_epoch(), dropout_layers, half, stream.plain)
-        for (start, nb), x, noise in zip(plan.steps, plan.x, plan.noise):
+        for (_, nb), x, noise, grad_log_probs in zip(plan.steps, plan.x, plan.noise, plan.grad_log_probs):
             saved_trunk: list = []
             embedding = net.forward("trunk", x, noise, saved_trunk)
             saved_label: list = []
-            # (rows are the second-to-last dimension, with or without members before them)
-            logits = net.forward("label", embedding[..., :nb, :] if domain is not None else embedding, None,
+            # the label rows and the domain rows (rows are the second-to-last dimension, with or without
+            # members before them)
+            label_rows, domain_rows = rows_key + (slice(None, nb),), rows_key + (slice(nb, None),)
+            logits = net.forward("label", embedding[label_rows] if domain is not None else embedding, None,
                                  saved_label)
             log_probs = torch.log_softmax(logits, -1)
             # weighted_cross_entropy's backward, as autograd computes it
-            grad_logits = log_softmax_backward(plan.grad_log_probs[..., start:start + nb, :], log_probs, -1,
-                                               torch.float32)
+            grad_logits = log_softmax_backward(grad_log_probs, log_probs, -1, torch.float32)
             if domain is None:
                 grad_embedding = net.backward("label", grad_logits, saved_label)
             else:
                 grad_embedding = grad_buffers[nb]
-                net.backward("label", grad_logits, saved_label, out=grad_embedding[..., :nb, :])
+                net.backward("label", grad_logits, saved_label, out=grad_embedding[label_rows])
                 saved_domain: list = []
-                domain_logits = net.forward("domain", embedding[..., nb:, :], None, saved_domain)
+                domain_logits = net.forward("domain", embedding[domain_rows], None, saved_domain)
                 # BCE-with-logits' backward (mean): (sigmoid - target) / numel
                 grad_domain = (net.member_wise(torch.sigmoid, domain_logits) - domain_target).div_(2 * half)
                 grad_reversed = net.backward("domain", grad_domain, saved_domain)
                 # the reversal layer: -lambda times the gradient
                 torch.mul(grad_reversed, -_member_scalar(domain.lambdas(step, total_steps)),
-                          out=grad_embedding[..., nb:, :])
+                          out=grad_embedding[domain_rows])
             net.backward("trunk", grad_embedding, saved_trunk, input_grad=False)
             opt.step()
             step += 1
