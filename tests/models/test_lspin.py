@@ -8,7 +8,7 @@ import torch
 
 from neurotype.models.gated_dann import GatedDANNClassifier
 from neurotype.models.lspin import LSPINClassifier
-from neurotype.models.lspin import LSPIN, default_row_chunks, member_seed, train_full_batch_sgd
+from neurotype.models.lspin import LSPIN, member_seed, train_full_batch_sgd
 
 
 def local_task(n: int = 600, d: int = 8, seed: int = 0):
@@ -107,7 +107,6 @@ def test_row_blocks_change_only_rounding(local, row_chunks, overrides, batch_nor
     with pytest.raises(ValueError, match="row_chunks must be between 1 and the number of rows"):
         train_full_batch_sgd(make(), Xt, yt, epochs=1, lr=0.1, lambda1=0.1, row_chunks=0,
                              generators=[torch.Generator(), torch.Generator()])
-    assert default_row_chunks(1, threads=2) == 2 and default_row_chunks(3, threads=2) == 1
 
 
 def test_fused_path_rejects_what_it_cannot_train(local):
