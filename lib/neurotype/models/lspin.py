@@ -7,7 +7,7 @@ Two training paths give the same model:
     :class:`LSPIN` module at a time, gradients by autograd.
 ``fused``
     Full-batch SGD (the paper's set-up) written out by hand: forward pass, backward pass and
-    update as batched matrix products (``torch.baddbmm``) over a stack of ``K`` models that
+    update as batched matrix products (``torch.bmm``) over a stack of ``K`` models that
     share the training rows (the members of a seed ensemble). No autograd graph, no optimiser
     object, activations updated in place. It is several times faster on a CPU and is tested to
     give the same weights as the autograd path (same initialisation, same gate noise).
@@ -132,9 +132,16 @@ def _unstack(modules: Sequence[LSPIN], part: str, weights: list[torch.Tensor], b
                 layer.bias.copy_(b[k, 0])
 
 
+def _affine(b: torch.Tensor, a: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """``b + a @ w`` per member: the product, then the bias added in place. ``torch.baddbmm(b, a, w)``
+    gave the same numbers on every layer shape of the paper's LSPIN, but its copy of the broadcast
+    bias into the result costs more than the addition (1,139 x 50 on one thread: 50 against 44 us)."""
+    return torch.bmm(a, w).add_(b)
+
+
 def _tanh_layer(b: torch.Tensor, a: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     """``tanh(b + a @ w)``, computed in place on the product."""
-    return torch.baddbmm(b, a, w).tanh_()
+    return _affine(b, a, w).tanh_()
 
 
 def _softmax(logits: torch.Tensor) -> torch.Tensor:
@@ -313,11 +320,11 @@ def train_full_batch_sgd(modules: Sequence[LSPIN], X: torch.Tensor, y: torch.Ten
                 bn_caches.append(cache)
             linear_in.append(inputs)
             if i == len(pred_wb) - 1:
-                a = torch.baddbmm(b, inputs, w)
+                a = _affine(b, inputs, w)
             elif activation == "tanh":
                 a = _tanh_layer(b, inputs, w)
             else:
-                a = torch.baddbmm(b, inputs, w).clamp_(min=0.0)
+                a = _affine(b, inputs, w).clamp_(min=0.0)
             pred_acts.append(a)
         # backward: cross-entropy
         grad = _softmax(pred_acts[-1]).sub_(onehot).mul_(row_coef)
