@@ -124,11 +124,11 @@ def member_seed(seed: int, member: int) -> int:
 OPTIMIZERS = {"sgd": torch.optim.SGD, "rmsprop": torch.optim.RMSprop, "adam": torch.optim.Adam}
 
 
-def aten_kernel(name: str) -> Callable[..., torch.Tensor]:
-    """The C++ entry of ``aten::<name>``'s default overload (the same kernel as ``torch.ops.aten.<name>``,
+def aten_kernel(name: str, overload: str = "default") -> Callable[..., torch.Tensor]:
+    """The C++ entry of an overload of ``aten::<name>`` (the same kernel as ``torch.ops.aten.<name>``,
     called without the two Python frames of the operator objects, which cost about as much as a small
     step's arithmetic: 2-4 microseconds a call, several calls per step)."""
-    overload = getattr(torch.ops.aten, name).default
+    overload = getattr(getattr(torch.ops.aten, name), overload)
     return getattr(overload, "_op", overload)
 
 

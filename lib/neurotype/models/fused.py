@@ -69,7 +69,7 @@ elu_backward = aten_kernel("elu_backward")
 silu_backward = aten_kernel("silu_backward")
 log_softmax_backward = aten_kernel("_log_softmax_backward_data")
 native_batch_norm = aten_kernel("native_batch_norm")
-native_batch_norm_backward = aten_kernel("native_batch_norm_backward")
+native_batch_norm_backward_out = aten_kernel("native_batch_norm_backward", "out")
 
 
 def _selu_backward(grad: torch.Tensor, pre: torch.Tensor) -> torch.Tensor:
@@ -237,6 +237,10 @@ class StackedNetwork:
                                 "running_mean": torch.stack([m.running_mean for m in members_bn]),
                                 "running_var": torch.stack([m.running_var for m in members_bn]),
                                 "eps": bn.eps, "momentum": bn.momentum, "steps": 0}
+                    # each member's weight, bias, running statistics and gradient buffers (views, built once)
+                    layer.bn["members"] = [(views[index][k, 0], views[index + 1][k, 0], layer.bn["running_mean"][k],
+                                            layer.bn["running_var"][k], grads[index][k, 0], grads[index + 1][k, 0])
+                                           for k in range(K)]
                     index += 2
                 layers.append(layer)
             self.layers[name] = layers
@@ -324,9 +328,9 @@ class StackedNetwork:
     def _batch_norm(self, bn: dict, pre: torch.Tensor, training: bool):
         """``native_batch_norm`` (what ``nn.BatchNorm1d`` calls) on each member's rows."""
         outs, caches = [], []
-        for k, rows in enumerate(self._members(pre)):
-            out, mean, invstd = native_batch_norm(rows, bn["weight"][k, 0], bn["bias"][k, 0], bn["running_mean"][k],
-                                                  bn["running_var"][k], training, bn["momentum"], bn["eps"])
+        for rows, (weight, bias, running_mean, running_var, _, _) in zip(self._members(pre), bn["members"]):
+            out, mean, invstd = native_batch_norm(rows, weight, bias, running_mean, running_var, training,
+                                                  bn["momentum"], bn["eps"])
             outs.append(out)
             caches.append((rows, mean, invstd))
         if training:
@@ -371,12 +375,12 @@ class StackedNetwork:
 
     def _batch_norm_backward(self, bn: dict, grad: torch.Tensor, caches) -> torch.Tensor:
         grads = []
-        for k, (member_grad, (x, mean, invstd)) in enumerate(zip(self._members(grad), caches)):
-            grad_in, grad_weight, grad_bias = native_batch_norm_backward(
-                member_grad, x, bn["weight"][k, 0], bn["running_mean"][k], bn["running_var"][k], mean, invstd, True,
-                bn["eps"], [True, True, True])
-            bn["grad_weight"][k, 0].copy_(grad_weight)
-            bn["grad_bias"][k, 0].copy_(grad_bias)
+        for member_grad, (x, mean, invstd), (weight, _, running_mean, running_var, grad_weight, grad_bias) in zip(
+                self._members(grad), caches, bn["members"]):
+            # the weight and bias gradients straight into the gradient buffer
+            grad_in, _, _ = native_batch_norm_backward_out(
+                member_grad, x, weight, running_mean, running_var, mean, invstd, True, bn["eps"], [True, True, True],
+                out0=torch.empty_like(x), out1=grad_weight, out2=grad_bias)
             grads.append(grad_in)
         return self._joined(grads)
 
