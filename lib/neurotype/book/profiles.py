@@ -124,6 +124,14 @@ _FULL: dict[str, Any] = {
     "pruner": "median",
 }
 _SMOKE: dict[str, Any] = {**_FULL, "n_folds": 2, "n_repeats": 1}
+#: The pages that run beside a tuning chapter (03 or 05) in a full build work in their own process: the
+#: tuning chapter's two workers already keep both cores busy, so a side page's own two workers only
+#: added their start-up (about 5 CPU-seconds each, importing torch, scikit-learn and Optuna) and
+#: contention for the cores. With one process each, the full book took 690 s and 1,330 CPU-seconds
+#: against 710 s and 1,363, and the side pages themselves ran faster (04: 39 against 45 s, 06: 55
+#: against 65 s, 07: 73 against 78 s, 08: 29 against 37 s; 2026-11-30), with the same numbers. Run
+#: alone, such a page takes ``--workers 2`` (or ``-p n_jobs=2``) to use both cores.
+_BESIDE_TUNING: dict[str, Any] = {**_FULL, "n_jobs": 1}
 #: Optuna trials per outer fold of every model of Tables 1 and 2 in the full profile (issue 14: the same
 #: budget for every network and baseline, at least 20; pruned trials count, as in Optuna's own budget).
 TUNING_TRIALS = 20
@@ -138,18 +146,19 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
                         "n_boot": 1000, "ramp_slope_pa_per_s": 25.0},
         "03_dann": {**_FULL, "n_folds": 5, "n_repeats": 2, "n_trials": TUNING_TRIALS, "n_repeats_tuned": 1,
                     "reference_patience": 30, "timing_repeats": 3, "n_split_repeats": 50},
-        "04_ablation": {**_FULL, "n_folds": 5, "n_repeats": 1, "lambdas": [0.0, 0.1, 1.0, "schedule"],
-                        "shares": [0.0, 0.1, 0.25, 0.5, 1.0],
+        "04_ablation": {**_BESIDE_TUNING, "n_folds": 5, "n_repeats": 1,
+                        "lambdas": [0.0, 0.1, 1.0, "schedule"], "shares": [0.0, 0.1, 0.25, 0.5, 1.0],
                         "curve_models": ["human only (LogReg)", "mouse + human (LogReg)", "DANN"]},
         "05_lspin": {**_FULL, "n_folds": 5, "n_repeats": 2, "n_repeats_compare": 1, "n_trials": TUNING_TRIALS,
                      "n_repeats_tuned": 1, "ensemble_members": 3, "n_split_repeats": 60},
-        "06_interpretation": {**_FULL, "lspin_label": "lspin_paper", "n_members": 3, "perm_repeats": 5,
+        "06_interpretation": {**_BESIDE_TUNING, "lspin_label": "lspin_paper", "n_members": 3, "perm_repeats": 5,
                               "n_folds": 5, "n_repeats": 1},
-        "07_audit": {**_FULL, "n_repeats": 3, "n_configurations": 30, "n_seeds": 3, "dann_epochs": 100,
-                     "lspin_epochs": 1000, "n_permutations": 2000, "split_models": ["logreg", "svc", "xgb"],
-                     "summary_model": "svc"},
-        "08_external": {**_FULL, "n_folds": 5, "n_repeats": 1, "external_models": ["logreg", "rf", "fcnn"],
-                        "focus_model": "fcnn", "network_seeds": 2, "n_boot_cells": 1000},
+        "07_audit": {**_BESIDE_TUNING, "n_repeats": 3, "n_configurations": 30, "n_seeds": 3,
+                     "dann_epochs": 100, "lspin_epochs": 1000, "n_permutations": 2000,
+                     "split_models": ["logreg", "svc", "xgb"], "summary_model": "svc"},
+        "08_external": {**_BESIDE_TUNING, "n_folds": 5, "n_repeats": 1,
+                        "external_models": ["logreg", "rf", "fcnn"], "focus_model": "fcnn", "network_seeds": 2,
+                        "n_boot_cells": 1000},
     },
     "smoke": {
         "intro": {},
