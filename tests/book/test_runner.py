@@ -76,11 +76,14 @@ def _chapter(folder: Path, name: str, sleep: float = 0.0, body: str = "") -> Cha
 @pytest.mark.slow
 def test_chapters_run_side_by_side_a_chapter_waits_for_its_needs_and_a_failure_is_reported(tmp_path, monkeypatch):
     monkeypatch.setitem(CHAPTER_NEEDS, "gamma", ("alpha",))
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     sources, out = tmp_path / "src", tmp_path / "out"
     sources.mkdir()
     out.mkdir()
     chapters = [_chapter(sources, "root"), _chapter(sources, "alpha", sleep=3.0), _chapter(sources, "beta", sleep=3.0),
-                _chapter(sources, "delta", sleep=3.0), _chapter(sources, "gamma"),
+                _chapter(sources, "delta", sleep=3.0),
+                _chapter(sources, "gamma", body="import torch; pathlib.Path(out, 'threads').write_text("
+                                                "str(torch.get_num_threads()))"),
                 _chapter(sources, "broken", body="raise ValueError('column x, value 7')"),
                 # kills the process that executes it (the kernel's parent), as an out-of-memory kill would
                 _chapter(sources, "killed", body="import os, signal; os.kill(os.getppid(), signal.SIGKILL)")]
@@ -102,6 +105,7 @@ def test_chapters_run_side_by_side_a_chapter_waits_for_its_needs_and_a_failure_i
     assert "column x, value 7" in next(line for line in failures if line.startswith("broken: "))
     assert set(seconds) == {c.name for c in chapters}
     assert (tmp_path / "executed" / "gamma.ipynb").is_file()
+    assert (out / "threads").read_text() == "1"  # a kernel computes on one thread, as a worker does
 
 
 def test_the_runner_refuses_zero_chapters_at_once(capsys):

@@ -195,9 +195,20 @@ def _estimated_seconds(names: list[str], tuning: set[str]) -> dict[str, float]:
     return {name: TUNING_WEIGHT if name in tuning else 1.0 for name in names}
 
 
+#: Threads of each chapter kernel's OpenMP and BLAS (torch, NumPy, scikit-learn), unless the environment
+#: sets its own: one, as in the worker processes (joblib limits theirs to one per core). Two chapters run
+#: at once on two cores, and the pages beside a tuning chapter compute in their kernel (``n_jobs`` 1 in
+#: the full profile); with their libraries' default two threads those pages slowed the tuning chapter
+#: beside them (2026-11-30: chapter 05 took 438 s, against 420 s with one thread, 04 took 60 against 39 s),
+#: and a network fitted in a kernel rounds as one fitted in a worker only on the same number of threads.
+KERNEL_THREADS = "1"
+
+
 def _execute_reporting(chapter: Chapter, out_dir: Path, parameters: dict) -> str | None:
     """:func:`execute_chapter` in a worker process: ``None``, or the error's last line (an exception
-    object may not survive the trip back between processes)."""
+    object may not survive the trip back between processes). The kernel it starts inherits
+    :data:`KERNEL_THREADS`."""
+    os.environ.setdefault("OMP_NUM_THREADS", KERNEL_THREADS)
     try:
         execute_chapter(chapter, out_dir, parameters)
     except Exception as error:
