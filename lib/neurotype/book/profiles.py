@@ -127,10 +127,11 @@ _SMOKE: dict[str, Any] = {**_FULL, "n_folds": 2, "n_repeats": 1}
 #: The pages that run beside a tuning chapter (03 or 05) in a full build work in their own process: the
 #: tuning chapter's two workers already keep both cores busy, so a side page's own two workers only
 #: added their start-up (about 5 CPU-seconds each, importing torch, scikit-learn and Optuna) and
-#: contention for the cores. With one process each, the full book took 690 s and 1,330 CPU-seconds
-#: against 710 s and 1,363, and the side pages themselves ran faster (04: 39 against 45 s, 06: 55
-#: against 65 s, 07: 73 against 78 s, 08: 29 against 37 s; 2026-11-30), with the same numbers. Run
-#: alone, such a page takes ``--workers 2`` (or ``-p n_jobs=2``) to use both cores.
+#: contention for the cores. With one process each (and one thread per kernel, see
+#: :data:`neurotype.book.runner.KERNEL_THREADS`), the full book took 685 s and 1,313 CPU-seconds against
+#: 710 s and 1,363, and the side pages themselves ran faster (04: 38 against 45 s, 06: 55 against 65 s,
+#: 07: 72 against 78 s, 08: 29 against 37 s; 2026-11-30), with the same numbers. Run alone, such a page
+#: takes ``--workers 2`` (or ``-p n_jobs=2``) to use both cores.
 _BESIDE_TUNING: dict[str, Any] = {**_FULL, "n_jobs": 1}
 #: Optuna trials per outer fold of every model of Tables 1 and 2 in the full profile (issue 14: the same
 #: budget for every network and baseline, at least 20; pruned trials count, as in Optuna's own budget).

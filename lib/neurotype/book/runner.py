@@ -199,8 +199,9 @@ def _estimated_seconds(names: list[str], tuning: set[str]) -> dict[str, float]:
 #: sets its own: one, as in the worker processes (joblib limits theirs to one per core). Two chapters run
 #: at once on two cores, and the pages beside a tuning chapter compute in their kernel (``n_jobs`` 1 in
 #: the full profile); with their libraries' default two threads those pages slowed the tuning chapter
-#: beside them (2026-11-30: chapter 05 took 438 s, against 420 s with one thread, 04 took 60 against 39 s),
-#: and a network fitted in a kernel rounds as one fitted in a worker only on the same number of threads.
+#: beside them (2026-11-30: chapter 05 took 438 s, against 415 s with one thread, 04 took 60 against 38 s;
+#: the book 710 against 685 s), and a network fitted in a kernel rounds as one fitted in a worker only on
+#: the same number of threads.
 KERNEL_THREADS = "1"
 
 
