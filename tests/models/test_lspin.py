@@ -8,7 +8,7 @@ import torch
 
 from neurotype.models.gated_dann import GatedDANNClassifier
 from neurotype.models.lspin import LSPINClassifier
-from neurotype.models.lspin import LSPIN, member_seed, train_full_batch_sgd
+from neurotype.models.lspin import LSPIN, member_seed
 
 
 def local_task(n: int = 600, d: int = 8, seed: int = 0):
@@ -81,32 +81,6 @@ def test_batched_members_equal_separate_fits(local, overrides):
                for m in range(3)]
     assert np.allclose(ensemble.predict_proba(X), np.mean(singles, axis=0), atol=1e-5)
     assert np.allclose(ensemble.gates(X), gates.mean(0))
-
-
-@pytest.mark.parametrize("row_chunks", [2, 3])
-@pytest.mark.parametrize("overrides", [{}, {"lambda2": 0.5, "lambda1": 0.3, "class_weight": "balanced"}])
-@pytest.mark.parametrize("batch_norm", [False, True])
-def test_row_blocks_change_only_rounding(local, row_chunks, overrides, batch_norm):
-    X, y, _ = local
-    X, y = X[:301], y[:301]  # 301 rows: 3 blocks need padding rows, which must not count
-    make = lambda: [LSPIN(X.shape[1], 2, batch_norm=batch_norm) for _ in range(2)]  # noqa: E731
-    fits = []
-    for chunks in (1, row_chunks):
-        torch.manual_seed(0)
-        modules = make()
-        model = LSPINClassifier(epochs=40, lr=0.2, **overrides)
-        Xt, yt = model._prepare_fit(X, y)
-        params = model.get_params()
-        train_full_batch_sgd(modules, Xt, yt, epochs=40, lr=0.2, lambda1=params["lambda1"],
-                             lambda2=params["lambda2"], class_weights=model._class_weights(yt),
-                             generators=[torch.Generator().manual_seed(k) for k in range(2)], row_chunks=chunks)
-        fits.append(modules)
-    for one, blocked in zip(*fits):
-        for a, b in zip(one.state_dict().values(), blocked.state_dict().values()):
-            assert torch.allclose(a.float(), b.float(), atol=1e-5), (a - b).abs().max()
-    with pytest.raises(ValueError, match="row_chunks must be between 1 and the number of rows"):
-        train_full_batch_sgd(make(), Xt, yt, epochs=1, lr=0.1, lambda1=0.1, row_chunks=0,
-                             generators=[torch.Generator(), torch.Generator()])
 
 
 def test_fused_path_rejects_what_it_cannot_train(local):

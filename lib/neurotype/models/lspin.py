@@ -154,7 +154,7 @@ def train_full_batch_sgd(modules: Sequence[LSPIN], X: torch.Tensor, y: torch.Ten
                          lambda1: float, lambda2: float = 0.0, weight_decay: float = 0.0,
                          class_weights: torch.Tensor | None = None, generators: Sequence[torch.Generator],
                          activation: str = "tanh", kernel_width: float | None = None,
-                         row_chunks: int = 1, on_epoch: Callable[[int], None] | None = None) -> None:
+                         on_epoch: Callable[[int], None] | None = None) -> None:
     """Train ``K`` LSPIN modules on the same rows with full-batch SGD, fused and batched.
 
     Each module is trained exactly as the autograd path would train it alone (the loss of
@@ -170,13 +170,6 @@ def train_full_batch_sgd(modules: Sequence[LSPIN], X: torch.Tensor, y: torch.Ten
         Preprocessed features ``(n, d)`` (float32) and class codes ``(n,)``.
     generators
         One noise generator per module.
-    row_chunks
-        Split each member's rows into this many equal blocks (the last one padded with rows
-        of weight zero), so that every product runs as ``K * row_chunks`` batched blocks;
-        gradients are summed over the blocks, so only the order of float additions changes.
-        One block is the default: on this project's 2-core machine, with torch's two threads, one
-        fit of 1,000 epochs on 1,139 cells took 1.20 s in one block and 1.25 s in two (batch
-        normalisation, whose blocks need a hand-written path: 1.66 against 1.95 s; 2026-11-30).
     on_epoch
         After every :data:`PRUNE_EVERY`-th epoch but the last, the current weights (and batch-normalisation
         statistics) are copied into ``modules`` and ``on_epoch(epochs done)`` is called (e.g. to
@@ -188,11 +181,6 @@ def train_full_batch_sgd(modules: Sequence[LSPIN], X: torch.Tensor, y: torch.Ten
     if len(generators) != len(modules):
         raise ValueError(f"{len(modules)} modules but {len(generators)} generators")
     K, (n, d) = len(modules), X.shape
-    C = int(row_chunks)
-    if not 1 <= C <= n:
-        raise ValueError(f"row_chunks must be between 1 and the number of rows ({n}), got {row_chunks!r}")
-    B, m = K * C, -(-n // C)  # batched blocks, rows per block
-    n_pad = m * C
     sigma = modules[0].sigma
     gate_w, gate_b = _stack(modules, "gate_net")
     pred_w, pred_b = _stack(modules, "predictor")
@@ -208,81 +196,46 @@ def train_full_batch_sgd(modules: Sequence[LSPIN], X: torch.Tensor, y: torch.Ten
     bn_member = [[(bn_w[i][k, 0], bn_b[i][k, 0], bn_mean[i][k, 0], bn_var[i][k, 0]) for k in range(K)]
                  for i in range(len(bn_w))]
 
-    def blocks(rows: torch.Tensor) -> torch.Tensor:
-        """Per-row values ``(n, c)`` -> ``(B, m, c)``: zero-padded, split, repeated per member."""
-        padded = torch.cat([rows, rows.new_zeros(n_pad - n, rows.shape[1])])
-        return padded.view(1, C, m, -1).expand(K, C, m, -1).reshape(B, m, -1)
+    def per_member(rows: torch.Tensor) -> torch.Tensor:
+        """Per-row values ``(n, c)`` -> one copy per member ``(K, n, c)``."""
+        return rows.expand(K, *rows.shape).contiguous()
 
-    def per_block(w: torch.Tensor) -> torch.Tensor:
-        """Member weights ``(K, ...)`` -> one copy per block ``(B, ...)``."""
-        return w if C == 1 else w.unsqueeze(1).expand(K, C, *w.shape[1:]).reshape(B, *w.shape[1:])
-
-    def member_sum(g: torch.Tensor) -> torch.Tensor:
-        """Block gradients ``(B, ...)`` -> member gradients ``(K, ...)``."""
-        return g if C == 1 else g.view(K, C, *g.shape[1:]).sum(1)
-
-    Xk = blocks(X)
+    Xk = per_member(X)
     XkT = Xk.transpose(1, 2)
-    onehot = blocks(torch.nn.functional.one_hot(y, n_classes).to(X.dtype))
+    onehot = per_member(torch.nn.functional.one_hot(y, n_classes).to(X.dtype))
     weights = torch.ones(n, dtype=X.dtype) if class_weights is None else class_weights.to(X.dtype)[y]
-    row_coef = blocks((weights / weights.sum())[:, None])  # d CE / d logits = coef * (softmax - onehot)
-    real_row = blocks(torch.ones(n, 1, dtype=X.dtype)) if n_pad > n else None
+    row_coef = per_member((weights / weights.sum())[:, None])  # d CE / d logits = coef * (softmax - onehot)
     penalty_coef = lambda1 / (sigma * math.sqrt(2.0 * math.pi) * n * d)
     kernel = degree = None
     if lambda2 > 0:
-        kernel = torch.zeros(n_pad, n_pad, dtype=X.dtype)
-        kernel[:n, :n] = rbf_kernel(X, kernel_width)
+        kernel = rbf_kernel(X, kernel_width)
         degree = kernel.sum(1)[None, :, None]
-        kernel = kernel.expand(K, n_pad, n_pad)
-    noise = torch.zeros(K, n_pad, d, dtype=X.dtype)  # padding rows stay zero
+        kernel = kernel.expand(K, n, n)
+    noise = torch.empty(K, n, d, dtype=X.dtype)
 
-    def batch_norm(i: int, a: torch.Tensor) -> tuple[torch.Tensor, tuple]:
-        """Training-mode batch normalisation of ``a`` over each member's ``n`` real rows (all its
-        blocks), updating the running statistics as ``nn.BatchNorm1d`` does."""
+    def batch_norm(i: int, a: torch.Tensor) -> tuple[torch.Tensor, list]:
+        """Training-mode batch normalisation of each member's rows by ATen's kernel (what
+        ``nn.BatchNorm1d`` calls), updating the running statistics as it does."""
         layer = norms[0][i]
-        if C == 1:  # each member's rows in one block: ATen's kernel (what nn.BatchNorm1d calls)
-            outs, caches = [], []
-            for k, (weight, bias, running_mean, running_var) in enumerate(bn_member[i]):
-                out, mean, invstd = native_batch_norm(a[k], weight, bias, running_mean, running_var, True,
-                                                      layer.momentum, layer.eps)
-                outs.append(out)
-                caches.append((a[k], mean, invstd))
-            return (outs[0][None] if K == 1 else torch.stack(outs)), ("native", caches)
-        if real_row is not None:
-            a = a * real_row
-        mean = member_sum(a.sum(1, keepdim=True)).div_(n)
-        centered = a - per_block(mean)
-        if real_row is not None:
-            centered.mul_(real_row)
-        var = member_sum(centered.square().sum(1, keepdim=True)).div_(n)
-        invstd = (var + layer.eps).rsqrt_()
-        xhat = centered.mul_(per_block(invstd))
-        with torch.no_grad():
-            bn_mean[i].mul_(1 - layer.momentum).add_(mean, alpha=layer.momentum)
-            bn_var[i].mul_(1 - layer.momentum).add_(var * (n / max(1, n - 1)), alpha=layer.momentum)
-        return torch.addcmul(per_block(bn_b[i]), xhat, per_block(bn_w[i])), (xhat, invstd)
+        outs, caches = [], []
+        for k, (weight, bias, running_mean, running_var) in enumerate(bn_member[i]):
+            out, mean, invstd = native_batch_norm(a[k], weight, bias, running_mean, running_var, True,
+                                                  layer.momentum, layer.eps)
+            outs.append(out)
+            caches.append((a[k], mean, invstd))
+        return (outs[0][None] if K == 1 else torch.stack(outs)), caches
 
-    def batch_norm_backward(i: int, grad: torch.Tensor, cache: tuple) -> torch.Tensor:
-        if cache[0] == "native":
-            grads, gws, gbs = [], [], []
-            for k, ((x, mean, invstd), (weight, _, running_mean, running_var)) in enumerate(
-                    zip(cache[1], bn_member[i])):
-                g, gw, gb = native_batch_norm_backward(grad[k], x, weight, running_mean, running_var, mean, invstd,
-                                                       True, norms[0][i].eps, [True, True, True])
-                grads.append(g)
-                gws.append(gw)
-                gbs.append(gb)
-            bn_gw[i] = torch.stack(gws)[:, None]
-            bn_gb[i] = torch.stack(gbs)[:, None]
-            return grads[0][None] if K == 1 else torch.stack(grads)
-        xhat, invstd = cache
-        bn_gw[i] = member_sum((grad * xhat).sum(1, keepdim=True))
-        bn_gb[i] = member_sum(grad.sum(1, keepdim=True))
-        grad_xhat = grad * per_block(bn_w[i])
-        mean_grad = member_sum(grad_xhat.sum(1, keepdim=True)).div_(n)
-        mean_grad_xhat = member_sum((grad_xhat * xhat).sum(1, keepdim=True)).div_(n)
-        out = grad_xhat.sub_(per_block(mean_grad)).sub_(xhat * per_block(mean_grad_xhat)).mul_(per_block(invstd))
-        return out.mul_(real_row) if real_row is not None else out
+    def batch_norm_backward(i: int, grad: torch.Tensor, caches: list) -> torch.Tensor:
+        grads, gws, gbs = [], [], []
+        for k, ((x, mean, invstd), (weight, _, running_mean, running_var)) in enumerate(zip(caches, bn_member[i])):
+            g, gw, gb = native_batch_norm_backward(grad[k], x, weight, running_mean, running_var, mean, invstd,
+                                                   True, norms[0][i].eps, [True, True, True])
+            grads.append(g)
+            gws.append(gw)
+            gbs.append(gb)
+        bn_gw[i] = torch.stack(gws)[:, None]
+        bn_gb[i] = torch.stack(gbs)[:, None]
+        return grads[0][None] if K == 1 else torch.stack(grads)
 
     bn_gw, bn_gb = [None] * len(bn_w), [None] * len(bn_w)
     params = gate_w + gate_b + pred_w + pred_b + bn_w + bn_b
@@ -299,27 +252,25 @@ def train_full_batch_sgd(modules: Sequence[LSPIN], X: torch.Tensor, y: torch.Ten
                     layer.running_var.copy_(bn_var[i][k, 0])
 
     for epoch in range(epochs):
-        gate_wb, pred_wb = [per_block(w) for w in gate_w], [per_block(w) for w in pred_w]
-        gate_bb, pred_bb = [per_block(b) for b in gate_b], [per_block(b) for b in pred_b]
         # forward: gating network (tanh throughout)
         gate_acts = [Xk]
-        for w, b in zip(gate_wb, gate_bb):
+        for w, b in zip(gate_w, gate_b):
             gate_acts.append(_tanh_layer(b, gate_acts[-1], w))
         mu = gate_acts[-1]
         for k in range(K):  # 0.5 + sigma * eps, eps ~ N(0, 1)
-            noise[k, :n].normal_(0.5, sigma, generator=generators[k])
-        pre = noise.view(B, m, d).add(mu)
+            noise[k].normal_(0.5, sigma, generator=generators[k])
+        pre = noise.add(mu)
         z = pre.clamp(0.0, 1.0)
         # prediction network (pred_acts: each layer's output; linear_in: its product's input)
         pred_acts = [Xk * z]
         linear_in, bn_caches = [], []
-        for i, (w, b) in enumerate(zip(pred_wb, pred_bb)):
+        for i, (w, b) in enumerate(zip(pred_w, pred_b)):
             inputs = pred_acts[-1]
             if i < len(bn_w):
                 inputs, cache = batch_norm(i, inputs)
                 bn_caches.append(cache)
             linear_in.append(inputs)
-            if i == len(pred_wb) - 1:
+            if i == len(pred_w) - 1:
                 a = _affine(b, inputs, w)
             elif activation == "tanh":
                 a = _tanh_layer(b, inputs, w)
@@ -330,9 +281,9 @@ def train_full_batch_sgd(modules: Sequence[LSPIN], X: torch.Tensor, y: torch.Ten
         grad = _softmax(pred_acts[-1]).sub_(onehot).mul_(row_coef)
         pred_gw, pred_gb = [None] * len(pred_w), [None] * len(pred_w)
         for i in range(len(pred_w) - 1, -1, -1):
-            pred_gw[i] = member_sum(torch.bmm(linear_in[i].transpose(1, 2), grad))
-            pred_gb[i] = member_sum(grad.sum(1, keepdim=True))
-            grad = torch.bmm(grad, pred_wb[i].transpose(1, 2))
+            pred_gw[i] = torch.bmm(linear_in[i].transpose(1, 2), grad)
+            pred_gb[i] = grad.sum(1, keepdim=True)
+            grad = torch.bmm(grad, pred_w[i].transpose(1, 2))
             if i < len(bn_w):
                 grad = batch_norm_backward(i, grad, bn_caches[i])
             if i > 0:
@@ -341,21 +292,18 @@ def train_full_batch_sgd(modules: Sequence[LSPIN], X: torch.Tensor, y: torch.Ten
         # grad is now d loss / d (x * z); through the gates and the clamp
         grad_z = grad.mul_(Xk)
         if kernel is not None:  # lambda2 * sum_ij K_ij |z_i - z_j|^2 / n^2, over each member's rows
-            zm = z.view(K, n_pad, d)
-            grad_z.view(K, n_pad, d).add_(zm * degree - torch.bmm(kernel, zm), alpha=4.0 * lambda2 / n ** 2)
+            grad_z.add_(z * degree - torch.bmm(kernel, z), alpha=4.0 * lambda2 / n ** 2)
         # clamp passes the gradient where 0 < pre < 1 (torch.clamp: <=; equality has probability 0)
         grad_mu = hardtanh_backward(grad_z, pre, 0.0, 1.0)
         # + lambda1 * mean Phi((mu + 0.5) / sigma): d/d mu = phi((mu + 0.5) / sigma) / sigma
         density = (mu + 0.5).square_().mul_(-0.5 / sigma ** 2).exp_()
-        if real_row is not None:
-            density.mul_(real_row)
         grad = tanh_backward(grad_mu.add_(density, alpha=penalty_coef), mu)  # through the final tanh
         gate_gw, gate_gb = [None] * len(gate_w), [None] * len(gate_w)
         for i in range(len(gate_w) - 1, -1, -1):
-            gate_gw[i] = member_sum(torch.bmm(XkT if i == 0 else gate_acts[i].transpose(1, 2), grad))
-            gate_gb[i] = member_sum(grad.sum(1, keepdim=True))
+            gate_gw[i] = torch.bmm(XkT if i == 0 else gate_acts[i].transpose(1, 2), grad)
+            gate_gb[i] = grad.sum(1, keepdim=True)
             if i > 0:
-                grad = torch.bmm(grad, gate_wb[i].transpose(1, 2))
+                grad = torch.bmm(grad, gate_w[i].transpose(1, 2))
                 grad = tanh_backward(grad, gate_acts[i])
         # SGD step (torch.optim.SGD: grad + weight_decay * param, then param -= lr * grad)
         grads = gate_gw + gate_gb + pred_gw + pred_gb + bn_gw + bn_gb
