@@ -510,9 +510,8 @@ class _Epoch:
         K, n = net.K, len(labelled)
         order = torch.stack([labelled[torch.randperm(n, generator=g)] for g in order_generators])
         full, last = divmod(n, batch_size)
-        self.steps: list[tuple[int, int]] = [(s * batch_size, batch_size) for s in range(full)]
-        if last:
-            self.steps.append((full * batch_size, last))
+        #: each step's labelled rows, in order (the last step takes what is left)
+        self.batch_rows: list[int] = [batch_size] * full + ([last] if last else [])
         half = domain.half if domain is not None else 0
         if domain is not None:
             n_source, n_target = len(domain.source), len(domain.target)
@@ -520,7 +519,7 @@ class _Epoch:
             # torch.randint(m, ...) keeps draw % m: drawing % lcm and reducing % m gives the same numbers
             rows = []
             for g in order_generators:
-                draws = torch.randint(lcm, (len(self.steps), 2, half), generator=g)
+                draws = torch.randint(lcm, (len(self.batch_rows), 2, half), generator=g)
                 rows.append(torch.cat([domain.source[draws[:, 0] % n_source],
                                        domain.target[draws[:, 1] % n_target]], dim=1))
             domain_rows = torch.stack(rows)  # (K, steps, 2 half)
@@ -555,14 +554,14 @@ class _Epoch:
                 coef[:, full * batch_size:] = (torch.ones(()) / w_last.sum(1, keepdim=True)) * w_last
         n_classes = net.layers["label"][-1].weight.shape[1]
         self.grad_log_probs = torch.zeros(K, n, n_classes).scatter_(-1, y_order[..., None], (-coef)[..., None])
-        self.noise: list[list] = [[] for _ in self.steps]
+        self.noise: list[list] = [[] for _ in self.batch_rows]
         self.x = [net.for_passes(x) for x in self.x]
         #: each step's gradient seeds: views of the epoch's, cut along the rows
-        self.grad_log_probs = torch.split(net.for_passes(self.grad_log_probs), [nb for _, nb in self.steps], dim=-2)
+        self.grad_log_probs = torch.split(net.for_passes(self.grad_log_probs), self.batch_rows, dim=-2)
         self._net = net
 
     def row_counts(self, half: int) -> list[int]:
-        return [nb + 2 * half for _, nb in self.steps]
+        return [nb + 2 * half for nb in self.batch_rows]
 
     def split_noise(self, keep: torch.Tensor, dropout_layers: list[Layer], half: int, plain: bool) -> None:
         """Cut the epoch's dropout draws into each step's layers: per step, each dropout layer's
@@ -570,7 +569,7 @@ class _Epoch:
         draws = self._net.for_passes(keep)
         widths = [layer.weight.shape[1] for layer in dropout_layers]
         rows = [count for count in self.row_counts(half) for _ in widths]
-        pieces = torch.split(draws, [count * width for count, width in zip(rows, widths * len(self.steps))], dim=-1)
+        pieces = torch.split(draws, [count * width for count, width in zip(rows, widths * len(self.batch_rows))], dim=-1)
         for i, (piece, count) in enumerate(zip(pieces, rows)):
             layer = dropout_layers[i % len(widths)]
             piece = piece.view(*self._net.leading, count, layer.weight.shape[1])
@@ -712,7 +711,7 @@ def _train_members(net: StackedNetwork, X: torch.Tensor, y: torch.Tensor, labell
         plan = _Epoch(net, X, y, labelled, batch_size, order_generators, row_weights, domain)
         if stream is not None:
             plan.split_noise(stream.next_epoch(), dropout_layers, half, stream.plain)
-        for (_, nb), x, noise, grad_log_probs in zip(plan.steps, plan.x, plan.noise, plan.grad_log_probs):
+        for nb, x, noise, grad_log_probs in zip(plan.batch_rows, plan.x, plan.noise, plan.grad_log_probs):
             saved_trunk: list = []
             embedding = net.forward("trunk", x, noise, saved_trunk)
             saved_label: list = []
