@@ -493,8 +493,6 @@ class DomainBatches:
 
 def _member_scalar(values: Sequence[float]) -> float | torch.Tensor:
     """One number if all members share it, else a ``(K, 1, 1)`` tensor (for exact products only)."""
-    if len(values) == 1:  # once per step: the common case without the set
-        return float(values[0])
     values = [float(v) for v in values]
     if len(set(values)) == 1:
         return values[0]
@@ -567,15 +565,13 @@ class _Epoch:
         """Cut the epoch's dropout draws into each step's layers: per step, each dropout layer's
         ``rows x width`` draws, layer after layer (the order ``nn.Dropout`` draws them)."""
         draws = self._net.for_passes(keep)
-        widths = [layer.weight.shape[1] for layer in dropout_layers]
-        rows = [count for count in self.row_counts(half) for _ in widths]
-        pieces = torch.split(draws, [count * width for count, width in zip(rows, widths * len(self.batch_rows))], dim=-1)
-        for i, (piece, count) in enumerate(zip(pieces, rows)):
-            layer = dropout_layers[i % len(widths)]
-            piece = piece.view(*self._net.leading, count, layer.weight.shape[1])
+        cuts = [(step, rows, layer) for step, rows in enumerate(self.row_counts(half)) for layer in dropout_layers]
+        sizes = [rows * layer.weight.shape[1] for _, rows, layer in cuts]
+        for (step, rows, layer), piece in zip(cuts, torch.split(draws, sizes, dim=-1)):
+            piece = piece.view(*self._net.leading, rows, layer.weight.shape[1])
             if not plain:
                 piece = dropout_multiplier(piece, layer.dropout, layer.activation == "selu")
-            self.noise[i // len(widths)].append(piece)
+            self.noise[step].append(piece)
 
 
 class _Done:
