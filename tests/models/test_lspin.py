@@ -83,6 +83,30 @@ def test_batched_members_equal_separate_fits(local, overrides):
     assert np.allclose(ensemble.gates(X), gates.mean(0))
 
 
+@pytest.mark.parametrize("overrides", [{}, {"batch_norm": True, "init": "truncated_normal"}])
+def test_first_member_is_the_single_model_bit_for_bit_on_one_thread(local, overrides):
+    """On one thread an ensemble's member 0 is exactly the LSPIN that n_members=1 fits (what lets a
+    chapter's single LSPIN be read off its seed ensemble instead of being fitted twice)."""
+    X, y, _ = local
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        ensemble = LSPINClassifier(epochs=40, lr=0.2, n_members=3, seed=2, **overrides).fit(X, y)
+        alone = LSPINClassifier(epochs=40, lr=0.2, seed=2, **overrides).fit(X, y)
+    finally:
+        torch.set_num_threads(threads)
+    first = ensemble.first_member()
+    assert first.n_members == 1 and len(first.fitted_members) == 1 and ensemble.n_members == 3
+    for a, b in zip(first.module_.state_dict().values(), alone.module_.state_dict().values()):
+        assert torch.equal(a, b)
+    assert np.array_equal(first.predict_proba(X), alone.predict_proba(X))
+    assert np.array_equal(first.predict(X), alone.predict(X))
+    # ... and member 0 alone is not the ensemble (the comparison can fail)
+    assert not np.allclose(ensemble.predict_proba(X), alone.predict_proba(X), atol=1e-4)
+    with pytest.raises(ValueError, match="not fitted yet"):
+        LSPINClassifier(n_members=2).first_member()
+
+
 def test_fused_path_rejects_what_it_cannot_train(local):
     X, y, _ = local
     with pytest.raises(ValueError, match="engine='fused' needs optimizer='sgd'"):

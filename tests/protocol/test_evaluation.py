@@ -9,6 +9,7 @@ import numpy as np
 import optuna
 import pandas as pd
 import pytest
+import torch
 
 from _protocol_fixtures import SpyLog, make_task, protocol_seed, spy_spec, toy_task  # noqa: F401
 from neurotype.protocol import evaluation
@@ -362,6 +363,45 @@ def test_evaluate_many_gives_each_call_the_report_of_evaluate(toy_task, tmp_path
     assert together["tuned svc"].wall_seconds == pytest.approx(sum(together["tuned svc"].fold_seconds))
     with pytest.raises(ValueError, match="may not set 'n_jobs'"):
         evaluation.evaluate_many(toy_task, {"x": {"model": "logreg", "n_jobs": 2}})
+
+
+def test_evaluate_many_reads_a_single_lspin_off_the_first_member_of_its_ensemble(toy_task, monkeypatch):
+    """A single LSPIN whose folds an ensemble call fits anyway (member 0) is not fitted again, and its
+    report is the one evaluate gives when it fits the single LSPIN itself."""
+    from neurotype.models.lspin import LSPINClassifier
+
+    fitted = []
+    fit = LSPINClassifier.fit
+
+    def counting_fit(self, *args, **kwargs):
+        fitted.append(self.n_members)
+        return fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(LSPINClassifier, "fit", counting_fit)
+    common = {"model": "lspin", "n_folds": 3, "n_repeats": 1, "seed": 3}
+    calls = {"single": {**common, "params": {"epochs": 30}},
+             "x3": {**common, "params": {"epochs": 30, "n_members": 3}},
+             "shorter": {**common, "params": {"epochs": 20}}}  # other settings: fitted on its own
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        together = evaluation.evaluate_many(toy_task, calls, n_jobs=1)
+        assert sorted(fitted) == [1, 1, 1, 3, 3, 3]  # the x3 folds and "shorter"'s, not "single"'s
+        fitted.clear()
+        alone = {label: evaluate(toy_task, **call) for label, call in calls.items()}
+        assert sorted(fitted) == [1, 1, 1, 1, 1, 1, 3, 3, 3]
+        # on two threads a product of one member and of a batch may round differently: no sharing
+        torch.set_num_threads(2)
+        fitted.clear()
+        apart = evaluation.evaluate_many(toy_task, {"single": calls["single"], "x3": calls["x3"]}, n_jobs=1)
+        assert sorted(fitted) == [1, 1, 1, 3, 3, 3] and "fitted_as" not in apart["single"].parameters
+    finally:
+        torch.set_num_threads(threads)
+    assert together["single"].parameters.pop("fitted_as") == "member 0 of 'x3' (n_members=3), the same model fitted once"
+    for label in calls:
+        assert _comparable(together[label]) == _comparable(alone[label])
+    assert "fitted_as" not in together["shorter"].parameters
+    assert together["single"].predictions != together["x3"].predictions
 
 
 @pytest.mark.parametrize("model, params, pruner", [

@@ -23,6 +23,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 import torch
+from sklearn.base import clone
 from torch import nn
 
 from neurotype.models.base import (TorchClassifier, aten_kernel, flushing_subnormals, initialise, make_optimizer,
@@ -486,6 +487,22 @@ class LSPINClassifier(TorchClassifier):
                 raise ValueError("this LSPINClassifier is not fitted yet; call fit first")
             return [self.module_]
         return members
+
+    def first_member(self) -> "LSPINClassifier":
+        """Member 0 as a fitted single LSPIN (``n_members=1``), sharing its network with this estimator.
+
+        Member 0 keeps the seed (:func:`member_seed`), the rows and the gate noise of a single LSPIN of
+        this seed, and batched members train as they would alone, so on one torch thread this is the
+        model that ``n_members=1`` fits, bit for bit (``tests/models/test_lspin.py``; with more threads the
+        products of one member and of a batch may be split differently, which rounds differently).
+        """
+        first = self.fitted_members[0]
+        single = clone(self).set_params(n_members=1)
+        for name, value in vars(self).items():
+            if name.endswith("_") and not name.startswith("_"):
+                setattr(single, name, value)
+        single.members_, single.module_ = [first], first
+        return single
 
     def predict_proba(self, X, species=None) -> np.ndarray:
         """Class probabilities, averaged over the members."""

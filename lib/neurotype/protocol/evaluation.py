@@ -40,7 +40,7 @@ import hashlib
 import json
 import sys
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
@@ -328,8 +328,13 @@ def _run_fold(task: TaskData, spec: ModelSpec, fold, *, n_folds: int, seed: int,
               fingerprint: dict, train_species: str | None, test_species: str | None,
               needs_inner_split: bool, torch_threads: int | None = None, tuning_species: str | None = None,
               study_prefix: str | None = None, tuning_workers: int = 1, heartbeat_s: int | None = None,
-              pruner: str = "median"):
-    """One outer fold: inner split, optional tuning, refit, test predictions."""
+              pruner: str = "median", first_member: bool = False):
+    """One outer fold: inner split, optional tuning, refit, test predictions.
+
+    Returns ``(record, predictions, search space, seconds)``; with ``first_member`` (an untuned seed
+    ensemble), a pair of them: the ensemble's, and its member 0's scored as the single model
+    (``estimator.first_member()``) that ``n_members=1`` would fit (see :func:`_first_member_shares`).
+    """
     if torch_threads is not None:
         # Parallel workers each get one thread: two processes with two threads each ran
         # the networks many times slower on this project's two-core machines.
@@ -393,6 +398,21 @@ def _run_fold(task: TaskData, spec: ModelSpec, fold, *, n_folds: int, seed: int,
     if estimator is None:
         estimator = spec.make(final_params, seed=fold_seed)
         fit_model(estimator, spec, task, refit_rows, validation_rows if spec.uses_validation else None)
+    record, predictions = _scored_fold(task, fold, train, test, estimator, final_params, tuning_ids, tuning_info)
+    outcome = (record, predictions, space, time.perf_counter() - fold_started)
+    if not first_member:
+        return outcome
+    member_started = time.perf_counter()
+    member = _scored_fold(task, fold, train, test, estimator.first_member(),
+                          spec.params({**fixed, "n_members": 1}), [], None)
+    return outcome, (*member, None, time.perf_counter() - member_started)
+
+
+def _scored_fold(task: TaskData, fold, train: np.ndarray, test: np.ndarray, estimator: Classifier,
+                 final_params: Mapping[str, Any], tuning_ids: list, tuning_info: dict | None) -> tuple[dict, dict]:
+    """A fitted fold's record and test predictions."""
+    ids = task.cell_ids
+    test_ids = ids[test]
     predicted_codes = np.asarray(estimator.predict(task.X.iloc[test], species=task.species[test]))
     predicted = np.asarray(task.classes)[predicted_codes.astype(int)]
     fold_scores = fold_metrics(task.y[test], predicted, task.classes, task.species[test])
@@ -406,7 +426,7 @@ def _run_fold(task: TaskData, spec: ModelSpec, fold, *, n_folds: int, seed: int,
     predictions = {"id": test_ids.tolist(), "repeat": [fold.repeat] * len(test), "fold": [fold.fold] * len(test),
                    "true": task.y[test].tolist(), "predicted": predicted.tolist(),
                    "species": task.species[test].tolist()}
-    return record, predictions, space, time.perf_counter() - fold_started
+    return record, predictions
 
 
 def _fold_line(model: str, fold, outcome) -> str:
@@ -542,6 +562,12 @@ def evaluate_many(task: TaskData, calls: Mapping[str, Mapping[str, Any]], *, n_j
     model's last fold starts the next model's first instead of idling while the other worker
     finishes (with five folds on two workers, a third of each model's last round).
 
+    An untuned single model that another untuned call fits anyway, as member 0 of a seed ensemble
+    (same model, folds, seeds and hyperparameters but ``n_members``), is not fitted again: its folds
+    are scored with the ensemble's member 0, which is that model bit for bit when the fits run on
+    one torch thread (:func:`_first_member_shares`). Its report says so in
+    ``parameters["fitted_as"]``, and its fold seconds are those of scoring it.
+
     Parameters
     ----------
     task
@@ -567,17 +593,69 @@ def evaluate_many(task: TaskData, calls: Mapping[str, Mapping[str, Any]], *, n_j
                 raise ValueError(f"evaluate_many: call {label!r} may not set {refused!r}")
         model = arguments.pop("model")
         plans[label] = _plan(task, model, n_jobs=n_jobs, **arguments)
+    shares = _first_member_shares(plans, n_jobs)
+    running = {label: replace(plan, fold_kwargs={**plan.fold_kwargs, "first_member": True})
+               if label in shares.values() else plan for label, plan in plans.items() if label not in shares}
     # Tuned networks first, untuned baselines last: the long folds start early and the short ones
     # fill the gaps at the end (a stable sort keeps each call's folds in order).
-    order = sorted(plans, key=lambda label: (plans[label].fold_kwargs["n_trials"] == 0,
-                                             plans[label].spec.name not in NETWORK_NAMES))
-    labels = [label for label in order for _ in plans[label].folds]
-    outcomes = _run_folds(task, [(plans[label], fold) for label in order for fold in plans[label].folds], n_jobs)
+    order = sorted(running, key=lambda label: (running[label].fold_kwargs["n_trials"] == 0,
+                                               running[label].spec.name not in NETWORK_NAMES))
+    labels = [label for label in order for _ in running[label].folds]
+    outcomes = _run_folds(task, [(running[label], fold) for label in order for fold in running[label].folds], n_jobs)
     by_label: dict[str, list] = {label: [] for label in plans}
+    members_of = {ensemble: single for single, ensemble in shares.items()}
     for label, outcome in zip(labels, outcomes):
+        if label in members_of:
+            outcome, member = outcome
+            by_label[members_of[label]].append(member)
         by_label[label].append(outcome)
-    return {label: _assemble(task, plan, by_label[label], wall_seconds=float(sum(o[3] for o in by_label[label])))
-            for label, plan in plans.items()}
+    reports = {label: _assemble(task, plan, by_label[label], wall_seconds=float(sum(o[3] for o in by_label[label])))
+               for label, plan in plans.items()}
+    for single, ensemble in shares.items():
+        reports[single].parameters["fitted_as"] = (
+            f"member 0 of {ensemble!r} (n_members={plans[ensemble].spec.params(plans[ensemble].fixed)['n_members']}), "
+            "the same model fitted once")
+    return reports
+
+
+def _first_member_shares(plans: Mapping[str, "_Plan"], n_jobs: int) -> dict[str, str]:
+    """``{single label: ensemble label}``: the untuned calls of a single model whose every fold another
+    untuned call fits anyway, as member 0 of a seed ensemble.
+
+    The two calls must name the same model, folds, seeds, species and hyperparameters but
+    ``n_members`` (1 against more), and the model must offer ``first_member()``. Member 0 keeps the
+    single model's seed, rows and noise, and batched members train as they would alone, but only on one
+    torch thread are the two bit for bit the same (a product of one member may be split across threads
+    differently from a batch of them): so calls share only in worker processes (``n_jobs`` > 1, one thread
+    each) or in a process that runs torch on one thread.
+    """
+    import torch
+
+    if n_jobs == 1 and torch.get_num_threads() != 1:
+        return {}
+
+    def members(plan: "_Plan") -> int:
+        return int(plan.spec.params(plan.fixed).get("n_members", 1))
+
+    def protocol(plan: "_Plan") -> dict:
+        kwargs = {k: v for k, v in plan.fold_kwargs.items() if k not in ("fixed", "fingerprint")}
+        return {**kwargs, "fingerprint": {k: v for k, v in plan.fold_kwargs["fingerprint"].items() if k != "fixed"},
+                "parameters": plan.parameters}
+
+    untuned = {label: plan for label, plan in plans.items() if plan.fold_kwargs["n_trials"] == 0}
+    ensembles = {label: plan for label, plan in untuned.items() if members(plan) > 1
+                 and hasattr(plan.spec.make(plan.spec.params(plan.fixed), seed=0), "first_member")}
+    shares: dict[str, str] = {}
+    for label, plan in untuned.items():
+        if members(plan) != 1:
+            continue
+        for other, ensemble in ensembles.items():
+            if (other not in shares.values() and ensemble.spec.name == plan.spec.name
+                    and ensemble.spec.params({**ensemble.fixed, "n_members": 1}) == plan.spec.params(plan.fixed)
+                    and protocol(ensemble) == protocol(plan)):
+                shares[label] = other
+                break
+    return shares
 
 
 @dataclass
