@@ -397,7 +397,8 @@ def test_evaluate_many_reads_a_single_lspin_off_the_first_member_of_its_ensemble
         assert sorted(fitted) == [1, 1, 1, 3, 3, 3] and "fitted_as" not in apart["single"].parameters
     finally:
         torch.set_num_threads(threads)
-    assert together["single"].parameters.pop("fitted_as") == "member 0 of 'x3' (n_members=3), the same model fitted once"
+    assert (together["single"].parameters.pop("fitted_as")
+            == "member 0 of 'x3' (n_members=3), the same model fitted once")
     for label in calls:
         assert _comparable(together[label]) == _comparable(alone[label])
     assert "fitted_as" not in together["shorter"].parameters

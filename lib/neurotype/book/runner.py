@@ -221,7 +221,7 @@ def _execute_reporting(chapter: Chapter, out_dir: Path, parameters: dict) -> str
 def execute_chapters(selected: list[Chapter], root: str, executed_dir: Path, injected: dict[str, dict],
                      at_once: int = 2, recorded: dict[str, float] | None = None, label: str = "",
                      one_at_a_time: set[str] | frozenset[str] = frozenset()) -> tuple[dict[str, float], list[str]]:
-    """Execute ``selected`` chapters, ``at_once`` at a time, each in its own process.
+    """Execute ``selected`` chapters, ``at_once`` at a time, in worker processes of one chapter at a time.
 
     A chapter starts once every chapter it needs has finished (failed or not: a failure is reported
     at the end, as papermill's error names the cell), and of the chapters in ``one_at_a_time`` (those
@@ -233,36 +233,46 @@ def execute_chapters(selected: list[Chapter], root: str, executed_dir: Path, inj
     pending = start_order(names, root, recorded)
     finished: set[str] = set()
     running: dict[Future, tuple[str, float, ProcessPoolExecutor]] = {}
+    # Processes that executed a chapter and are still alive run the next one: each would import
+    # papermill, nbformat and jupytext again (1.6 CPU-seconds with the runner module, 2026-11-30).
+    idle: list[ProcessPoolExecutor] = []
     seconds: dict[str, float] = {}
     failures: list[str] = []
-    while pending or running:
-        for name in list(pending):
-            if len(running) >= at_once:
-                break
-            busy = name in one_at_a_time and any(other in one_at_a_time for other, _, _ in running.values())
-            if _needs(name, names, root) <= finished and not busy:
-                pending.remove(name)
-                chapter = by_name[name]
-                print(f"[neurotype.book] executing {chapter.page}{chapter.source.suffix} ({label})", flush=True)
-                # a process of its own (spawned: no forked torch or loky state), so that a process that
-                # dies (e.g. out of memory) fails its chapter only
-                pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
-                future = pool.submit(_execute_reporting, chapter, executed_dir, injected[name])
-                running[future] = (name, time.perf_counter(), pool)
-        done, _ = wait(running, return_when=FIRST_COMPLETED)
-        for future in done:
-            name, start, pool = running.pop(future)
+    try:
+        while pending or running:
+            for name in list(pending):
+                if len(running) >= at_once:
+                    break
+                busy = name in one_at_a_time and any(other in one_at_a_time for other, _, _ in running.values())
+                if _needs(name, names, root) <= finished and not busy:
+                    pending.remove(name)
+                    chapter = by_name[name]
+                    print(f"[neurotype.book] executing {chapter.page}{chapter.source.suffix} ({label})",
+                          flush=True)
+                    # one chapter at a time per process (spawned: no forked torch or loky state), so that a
+                    # process that dies (e.g. out of memory) fails its chapter only
+                    pool = idle.pop() if idle else ProcessPoolExecutor(
+                        max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+                    future = pool.submit(_execute_reporting, chapter, executed_dir, injected[name])
+                    running[future] = (name, time.perf_counter(), pool)
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                name, start, pool = running.pop(future)
+                finished.add(name)
+                seconds[name] = time.perf_counter() - start
+                try:
+                    error = future.result()
+                    idle.append(pool)
+                except Exception as broken:  # the chapter's process itself died
+                    pool.shutdown()
+                    error = f"{type(broken).__name__}: {broken}"
+                if error is not None:  # papermill reports the failing cell; keep going, fail at the end
+                    failures.append(f"{name}: {error}")
+                    print(f"[neurotype.book] FAILED {name}", flush=True)
+                print(f"[neurotype.book] {name} took {seconds[name]:.1f} s", flush=True)
+    finally:
+        for pool in (*idle, *(entry[2] for entry in running.values())):
             pool.shutdown()
-            finished.add(name)
-            seconds[name] = time.perf_counter() - start
-            try:
-                error = future.result()
-            except Exception as broken:  # the chapter's process itself died
-                error = f"{type(broken).__name__}: {broken}"
-            if error is not None:  # papermill reports the failing cell; keep going, fail at the end
-                failures.append(f"{name}: {error}")
-                print(f"[neurotype.book] FAILED {name}", flush=True)
-            print(f"[neurotype.book] {name} took {seconds[name]:.1f} s", flush=True)
     return seconds, failures
 
 
