@@ -31,6 +31,10 @@ class Classifier(Protocol):
     Optuna and raises ``optuna.TrialPruned`` when the study's pruner stops the trial. A model
     without ``uses_validation`` is called ``set_pruning_callback(callback, X_val=..., y_val=...,
     species_val=...)``: the inner validation rows, for the pruner only.
+
+    A seed ensemble (``n_members`` > 1) may define ``first_member()``: its member 0 as a fitted single
+    model, the one ``n_members=1`` fits; :func:`~neurotype.protocol.evaluation.evaluate_many` then scores
+    an untuned single model from the ensemble's fits instead of fitting it again.
     """
 
     def fit(self, X: pd.DataFrame, y: np.ndarray, species: np.ndarray | None = None,

@@ -612,9 +612,9 @@ def evaluate_many(task: TaskData, calls: Mapping[str, Mapping[str, Any]], *, n_j
     reports = {label: _assemble(task, plan, by_label[label], wall_seconds=float(sum(o[3] for o in by_label[label])))
                for label, plan in plans.items()}
     for single, ensemble in shares.items():
-        reports[single].parameters["fitted_as"] = (
-            f"member 0 of {ensemble!r} (n_members={plans[ensemble].spec.params(plans[ensemble].fixed)['n_members']}), "
-            "the same model fitted once")
+        members = plans[ensemble].spec.params(plans[ensemble].fixed)["n_members"]
+        reports[single].parameters["fitted_as"] = (f"member 0 of {ensemble!r} (n_members={members}), "
+                                                   "the same model fitted once")
     return reports
 
 
