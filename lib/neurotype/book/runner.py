@@ -7,7 +7,7 @@ to a notebook, executed once by papermill (with the profile's name and the user'
 the chapter takes its budgets from :mod:`neurotype.book.profiles`), and the executed notebooks are staged with the book's configuration
 under ``_build/src`` so that Jupyter Book renders them without executing again.
 
-Chapters run two at a time by default (``--chapters-at-once``), each in its own process and kernel:
+Chapters run two at a time by default (``--chapters-at-once``), each in a kernel of its own:
 the other pages leave a core idle for much of their run, which a page beside a tuning chapter fills.
 Two tuning chapters, which keep both cores busy by themselves, never run at once. A chapter
 waits for the chapters whose results it reads (:data:`CHAPTER_NEEDS`); the root page summarises
@@ -347,7 +347,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--strict", action="store_true",
                         help="treat every Sphinx warning (broken reference, cell error) as an error")
     parser.add_argument("--chapters-at-once", type=int, default=2, metavar="N",
-                        help="chapters executed at the same time, each in its own process (default 2; 1: one after "
+                        help="chapters executed at the same time, each in its own kernel (default 2; 1: one after "
                              "another)")
     parser.add_argument("--only", nargs="*", default=None, metavar="CHAPTER",
                         help="execute only these chapters (the others must have been executed before)")
