@@ -106,6 +106,70 @@ def test_a_resumed_study_runs_the_trials_of_one_uninterrupted_run(tmp_path):
     assert [t.params["x"] for t in stored_trials(other_seed, "s")] != xs[:3]
 
 
+class _Curve:
+    """Reports four steps of a curve (the median pruner may stop it) and notes whether its study was in
+    the storage file while it ran."""
+
+    def __init__(self, url: str):
+        self.url, self.stored_meanwhile = url, []
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        x = trial.suggest_float("x", -5.0, 5.0)
+        trial.set_user_attr("params", {"x": x})
+        self.stored_meanwhile.append(optuna.study.get_all_study_names(self.url))
+        for step in range(4):
+            trial.report(-(x - 2.0) ** 2 - 1.0 / (step + 1), step)
+            if trial.should_prune():
+                raise optuna.TrialPruned()
+        return -(x - 2.0) ** 2
+
+
+def _stored(url: str, study: str) -> list[tuple]:
+    return [(t.number, t.state, t.params, t.distributions, t.value, t.intermediate_values, t.system_attrs,
+             {k: v for k, v in t.user_attrs.items() if k != tuning.WORKER_ATTR})
+            for t in stored_trials(url, study)]
+
+
+def test_a_private_study_stores_the_trials_a_shared_one_does_and_resumes_as_one(tmp_path):
+    """Run in memory and written when done, a new study leaves in its file what a shared run writes there."""
+    urls = {mode: tuning.sqlite_url(tmp_path, mode) for mode in ("shared", "private")}
+    runs = {mode: _Curve(url) for mode, url in urls.items()}
+    kwargs = dict(sampler_seed=3, heartbeat_s=1, start={"x": 1.0})
+    shared = tuning.tune_study(runs["shared"], "c", urls["shared"], 12, **kwargs)
+    private = tuning.tune_study(runs["private"], "c", urls["private"], 12, **kwargs, private=True)
+    assert all(names == ["c"] for names in runs["shared"].stored_meanwhile)  # each trial read and wrote the file
+    assert all(names == [] for names in runs["private"].stored_meanwhile)  # written only once done
+    assert shared[0] == private[0]
+    assert {k: v for k, v in shared[1].items() if k != "storage"} == {k: v for k, v in private[1].items()
+                                                                        if k != "storage"}
+    stored = _stored(urls["shared"], "c")
+    assert stored == _stored(urls["private"], "c")
+    assert {state for _, state, *_ in stored} == {TrialState.COMPLETE, TrialState.PRUNED}  # the pruner acted
+    assert [optuna.load_study(study_name="c", storage=url).user_attrs for url in urls.values()].count(
+        optuna.load_study(study_name="c", storage=urls["shared"]).user_attrs) == 2
+    # an existing study is run shared: extending the private one gives the trials of one longer shared run
+    longer = tuning.sqlite_url(tmp_path, "longer")
+    tuning.tune_study(_Curve(longer), "c", longer, 16, **kwargs)
+    extended = _Curve(urls["private"])
+    tuning.tune_study(extended, "c", urls["private"], 16, **kwargs, private=True)
+    assert all(names == ["c"] for names in extended.stored_meanwhile)
+    assert _stored(longer, "c") == _stored(urls["private"], "c")
+
+
+def test_a_private_study_whose_objective_fails_is_stored_and_resumed(tmp_path):
+    """A failing objective stops a private run as it stops a shared one, and leaves the same trials."""
+    results = {}
+    for private in (False, True):
+        url = tuning.sqlite_url(tmp_path, f"private-{private}")
+        objective = _PruneOddFailThird()
+        with pytest.raises(ValueError, match="a crash"):
+            tuning.tune_study(objective, "p", url, 6, sampler_seed=0, heartbeat_s=1, private=private)
+        assert [t.state for t in stored_trials(url, "p")][-1] == TrialState.FAIL
+        results[private] = (tuning.tune_study(objective, "p", url, 6, sampler_seed=0, heartbeat_s=1, private=private),
+                            _stored(url, "p"))
+    assert results[True][1] == results[False][1] and results[True][0][0] == results[False][0][0]
+
+
 class _PruneOddFailThird:
     """Prunes odd trial numbers, fails trial 2 once, completes the rest (value = -x)."""
 

@@ -372,7 +372,7 @@ def _run_fold(task: TaskData, spec: ModelSpec, fold, *, n_folds: int, seed: int,
         best_params, tuning_info = tune_study(objective, name, storage or sqlite_url(directory, name), n_trials,
                                               sampler_seed=fold_seed, train_ids_hash=_sha1(ids[train]),
                                               heartbeat_s=heartbeat_s, workers=tuning_workers, pruner=pruner,
-                                              start=spec.search_start)
+                                              start=spec.search_start, private=storage is None)
         # The objective checks every trial before fitting; checking its record again here
         # keeps the guard even for objectives that a subclass or a test replaced.
         # (Trials resumed from an earlier session are tied to these training cells by the
@@ -476,7 +476,9 @@ def evaluate(task: TaskData, model: str | ModelSpec, *, n_folds: int = 5, n_repe
     storage
         Optuna RDB URL holding every study of this call (e.g. ``postgresql://user@host/db``,
         shared by workers on several machines); default: one SQLite file per study,
-        ``<study_dir>/<study_name>.db``.
+        ``<study_dir>/<study_name>.db``. A new study in such a file is the process's own (with
+        ``tuning_workers`` 1): it runs in memory and is written to its file when done, the same trials
+        without a transaction per suggestion and report (``tune_study(private=True)``).
     study_dir
         Folder of the default SQLite files (default ``results/optuna``).
     train_species, test_species
