@@ -170,6 +170,27 @@ def test_a_private_study_whose_objective_fails_is_stored_and_resumed(tmp_path):
     assert results[True][1] == results[False][1] and results[True][0][0] == results[False][0][0]
 
 
+def test_a_private_study_writes_its_finished_trials_as_it_runs(tmp_path, monkeypatch):
+    """With a write due after every trial, each trial of a private study finds the ones before it stored
+    (what a killed run leaves to resume from); an interrupted run leaves its last trial as FAIL."""
+    monkeypatch.setattr(tuning._StudyWriter, "every_s", 0.0)
+    url = tuning.sqlite_url(tmp_path, "steady")
+    stored_before = []
+
+    def objective(trial: optuna.Trial) -> float:
+        stored_before.append(len(stored_trials(url, "w")) if "w" in optuna.study.get_all_study_names(url) else 0)
+        if trial.number == 4:
+            raise KeyboardInterrupt  # as when the run is stopped
+        return _quadratic(trial)
+
+    with pytest.raises(KeyboardInterrupt):
+        tuning.tune_study(objective, "w", url, 8, sampler_seed=1, heartbeat_s=1, private=True)
+    assert stored_before == [0, 1, 2, 3, 4]
+    assert [t.state for t in stored_trials(url, "w")] == [TrialState.COMPLETE] * 4 + [TrialState.FAIL]
+    _, info = tuning.tune_study(_quadratic, "w", url, 8, sampler_seed=1, heartbeat_s=1, private=True)
+    assert info["trials_run_here"] == 4 and info["n_complete_trials"] == 8  # resumed: four more
+
+
 class _PruneOddFailThird:
     """Prunes odd trial numbers, fails trial 2 once, completes the rest (value = -x)."""
 

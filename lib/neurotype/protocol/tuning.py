@@ -39,13 +39,13 @@ Creation
 Private studies
     A caller that knows no other process works on a study (``tune_study(private=True)``; ``evaluate``
     without ``storage``, whose every fold's study is a SQLite file of its own, tuned by one process)
-    may run a *new* study in memory and write it to its storage once it is done, under the study's
-    lock: the storage then holds exactly the trials a shared run would have written (same numbers,
-    parameters, values, reports and attributes), so resuming and extending it work as before. Optuna's
-    SQLAlchemy transactions (a trial's suggestions, reports and state changes) were 10-18 % of the CPU
-    time of a tuned FCNN, DANN or XGBoost. A process that opens the study meanwhile waits for the lock;
-    a process killed mid-study leaves nothing behind, and a rerun tunes the study again from its start.
-    A study that already exists is always run shared.
+    may run a *new* study in memory, under the study's lock, and write it to its storage: its finished
+    trials at most every minute, and the whole study once it is done. The storage then holds exactly the
+    trials a shared run would have written (same numbers, parameters, values, reports and attributes), so
+    resuming and extending it work as before. Optuna's SQLAlchemy transactions (a trial's suggestions,
+    reports and state changes) were 10-18 % of the CPU time of a tuned FCNN, DANN or XGBoost. A process
+    that opens the study meanwhile waits for the lock; a process killed mid-study leaves the trials
+    written before, from which a rerun resumes. A study that already exists is always run shared.
 
 A study also records the settings it was tuned for (``settings_sha1``, and the training cells'
 hash ``train_ids_sha1``); a worker with other settings is refused (:class:`StudyMismatchError`)
@@ -589,12 +589,13 @@ class SharedStudy:
                           "worker (missed heartbeats); its result was discarded", RuntimeWarning, stacklevel=2)
         return number[0] if number else None
 
-    def run(self, objective: Callable[[optuna.Trial], float], n_trials: int) -> int:
+    def run(self, objective: Callable[[optuna.Trial], float], n_trials: int,
+            after_trial: Callable[[], None] | None = None) -> int:
         """Work on the study until it holds ``n_trials`` finished (COMPLETE or PRUNED) trials, study-wide.
 
         Returns the number of trials this worker ran. The objective's exceptions (other than
         ``optuna.TrialPruned``) stop this worker, after marking its trial FAIL, as in
-        ``optuna.Study.optimize``.
+        ``optuna.Study.optimize``. ``after_trial()`` is called after each of this worker's trials.
 
         Raises
         ------
@@ -621,6 +622,8 @@ class SharedStudy:
                 time.sleep(self.poll_s)
                 continue
             ran += 1
+            if after_trial is not None:
+                after_trial()
             trial_id = self.storage.get_trial_id_from_study_id_trial_number(self.study_id, number)
             if self.storage.get_trial(trial_id).state not in FINISHED:
                 uncounted += 1
@@ -802,31 +805,60 @@ def _tune_private(objective: Callable[[optuna.Trial], float], name: str, url: st
         except KeyError:
             pass
         study = SharedStudy(name, url, **study_kwargs, start=start, in_memory=True)
+        writer = _StudyWriter(study, storage)
         try:
-            ran = study.run(objective, n_trials)
+            ran = study.run(objective, n_trials, after_trial=writer.write_if_due)
             return _outcome(study, url, n_trials, ran)
         finally:
-            _write_study(study, storage)
+            writer.write(final=True)
     finally:
         lock.close()
         storage.engine.dispose()
 
 
-def _write_study(study: SharedStudy, storage: optuna.storages.RDBStorage) -> None:
-    """Write a private study into ``storage``: the study, its attributes and its trials in number order, so
-    that they keep their numbers (and with them their samplers' seeds). A trial still RUNNING, whose run was
-    interrupted, is written as FAIL: a failed trial's slot is run again."""
-    memory = study.storage
-    study_id = storage.create_new_study([optuna.study.StudyDirection.MAXIMIZE], study.name)
-    for key, value in memory.get_study_user_attrs(study.study_id).items():
-        storage.set_study_user_attr(study_id, key, value)
-    for key, value in memory.get_study_system_attrs(study.study_id).items():
-        storage.set_study_system_attr(study_id, key, value)
-    for trial in sorted(memory.get_all_trials(study.study_id, deepcopy=True), key=lambda t: t.number):
-        if trial.state == TrialState.RUNNING:
-            trial.state = TrialState.FAIL
-            trial.datetime_complete = datetime.datetime.now()
-        storage.create_new_trial(study_id, template_trial=trial)
+class _StudyWriter:
+    """Writes a private study into its storage: the study and its attributes, then its trials in number
+    order, so that they keep their numbers (and with them their samplers' seeds).
+
+    While the study runs, the trials finished so far are written at most every :attr:`every_s` seconds
+    (the study's lock keeps every other process out meanwhile), so that a killed run of a long study
+    (the paper profile's thousand trials) leaves them to resume from, as a shared study would; the
+    writing stops at the first trial not finished yet. The final write also takes the trials still
+    RUNNING, whose run was interrupted, as FAIL (a failed trial's slot is run again) and WAITING ones as
+    they are.
+    """
+
+    #: Seconds between two writes of a running private study.
+    every_s = 60.0
+
+    def __init__(self, study: SharedStudy, storage: optuna.storages.RDBStorage):
+        self.study, self.storage = study, storage
+        self.study_id: int | None = None
+        self.written = 0
+        self.last = time.monotonic()
+
+    def write_if_due(self) -> None:
+        if time.monotonic() - self.last >= self.every_s:
+            self.write(final=False)
+
+    def write(self, final: bool) -> None:
+        memory, storage = self.study.storage, self.storage
+        if self.study_id is None:
+            self.study_id = storage.create_new_study([optuna.study.StudyDirection.MAXIMIZE], self.study.name)
+            for key, value in memory.get_study_user_attrs(self.study.study_id).items():
+                storage.set_study_user_attr(self.study_id, key, value)
+            for key, value in memory.get_study_system_attrs(self.study.study_id).items():
+                storage.set_study_system_attr(self.study_id, key, value)
+        trials = sorted(memory.get_all_trials(self.study.study_id, deepcopy=True), key=lambda t: t.number)
+        for trial in trials[self.written:]:
+            if trial.state in (TrialState.RUNNING, TrialState.WAITING) and not final:
+                break
+            if trial.state == TrialState.RUNNING:
+                trial.state = TrialState.FAIL
+                trial.datetime_complete = datetime.datetime.now()
+            storage.create_new_trial(self.study_id, template_trial=trial)
+            self.written += 1
+        self.last = time.monotonic()
 
 
 def set_aside_studies(directory: str | Path) -> Path | None:
