@@ -789,7 +789,7 @@ def _outcome(study: SharedStudy, url: str, n_trials: int, ran: int) -> tuple[dic
 def _tune_private(objective: Callable[[optuna.Trial], float], name: str, url: str, n_trials: int,
                   study_kwargs: dict[str, Any], start: Mapping[str, Any] | None
                   ) -> tuple[dict[str, Any], dict[str, Any]] | None:
-    """Run study ``name``, new on ``url``, in memory under its lock, then write it to ``url``.
+    """Run study ``name``, new on ``url``, in memory under its lock, and write it to ``url`` (:class:`_StudyWriter`).
 
     Returns :func:`tune_study`'s outcome, or ``None`` when the study exists on ``url`` (the caller then
     runs it shared). The study is written even when the objective raises (its failed trial included),
