@@ -477,8 +477,9 @@ def evaluate(task: TaskData, model: str | ModelSpec, *, n_folds: int = 5, n_repe
         Optuna RDB URL holding every study of this call (e.g. ``postgresql://user@host/db``,
         shared by workers on several machines); default: one SQLite file per study,
         ``<study_dir>/<study_name>.db``. A new study in such a file is the process's own (with
-        ``tuning_workers`` 1): it runs in memory and is written to its file when done, the same trials
-        without a transaction per suggestion and report (``tune_study(private=True)``).
+        ``tuning_workers`` 1): it runs in memory and is written to its file as it runs (at most every
+        minute) and when done, the same trials without a transaction per suggestion and report
+        (``tune_study(private=True)``).
     study_dir
         Folder of the default SQLite files (default ``results/optuna``).
     train_species, test_species
