@@ -16,7 +16,7 @@ from __future__ import annotations
 import copy
 import functools
 import math
-from typing import Callable, Sequence, TypeVar
+from typing import Callable, Iterable, Sequence, TypeVar
 
 import numpy as np
 import torch
@@ -26,8 +26,8 @@ from torch import nn
 from neurotype.data.preprocessing import make_preprocessor, organism_column
 
 __all__ = ["ACTIVATIONS", "layer_activations", "BATCH_NORM", "mlp", "INITIALISATIONS", "initialise",
-           "member_seed", "OPTIMIZERS", "aten_kernel", "make_optimizer", "flushing_subnormals", "subnormals_flushed",
-           "TorchClassifier", "EarlyStopping"]
+           "member_seed", "OPTIMIZERS", "aten_kernel", "batch_norm_members", "batch_norm_members_backward",
+           "make_optimizer", "flushing_subnormals", "subnormals_flushed", "TorchClassifier", "EarlyStopping"]
 
 
 #: torch's own tanh: on this build (torch 2.13, subnormals flushed) it is twice as fast as the
@@ -130,6 +130,42 @@ def aten_kernel(name: str, overload: str = "default") -> Callable[..., torch.Ten
     step's arithmetic: 2-4 microseconds a call, several calls per step)."""
     overload = getattr(getattr(torch.ops.aten, name), overload)
     return getattr(overload, "_op", overload)
+
+
+_native_batch_norm = aten_kernel("native_batch_norm")
+_native_batch_norm_backward_out = aten_kernel("native_batch_norm_backward", "out")
+
+
+def batch_norm_members(rows: Iterable[torch.Tensor], members: Sequence[tuple], training: bool, momentum: float,
+                       eps: float) -> tuple[list[torch.Tensor], list[tuple]]:
+    """``native_batch_norm`` (what ``nn.BatchNorm1d`` calls) on each member's rows, for the hand-written
+    engines (:mod:`neurotype.models.fused`, :func:`neurotype.models.lspin.train_full_batch_sgd`).
+
+    ``members`` holds each member's ``(weight, bias, running_mean, running_var, grad_weight, grad_bias)``:
+    views into the engine's own stacks, whatever their layout; the running statistics are updated in
+    place in training mode. Returns each member's output and what :func:`batch_norm_members_backward`
+    needs.
+    """
+    outs, caches = [], []
+    for x, (weight, bias, running_mean, running_var, _, _) in zip(rows, members):
+        out, mean, invstd = _native_batch_norm(x, weight, bias, running_mean, running_var, training, momentum, eps)
+        outs.append(out)
+        caches.append((x, mean, invstd))
+    return outs, caches
+
+
+def batch_norm_members_backward(grads: Iterable[torch.Tensor], caches: Sequence[tuple], members: Sequence[tuple],
+                                eps: float) -> list[torch.Tensor]:
+    """Each member's input gradient through :func:`batch_norm_members`; the weight and bias gradients go
+    straight into the members' ``grad_weight`` and ``grad_bias`` views."""
+    inputs = []
+    for grad, (x, mean, invstd), (weight, _, running_mean, running_var, grad_weight, grad_bias) in zip(
+            grads, caches, members):
+        grad_in, _, _ = _native_batch_norm_backward_out(grad, x, weight, running_mean, running_var, mean, invstd,
+                                                        True, eps, [True, True, True], out0=torch.empty_like(x),
+                                                        out1=grad_weight, out2=grad_bias)
+        inputs.append(grad_in)
+    return inputs
 
 
 def make_optimizer(name: str, params, lr: float, weight_decay: float) -> torch.optim.Optimizer:

@@ -44,7 +44,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from neurotype.models.base import aten_kernel
+from neurotype.models.base import aten_kernel, batch_norm_members, batch_norm_members_backward
 
 __all__ = ["FUSED_ACTIVATIONS", "FUSED_OPTIMIZERS", "fusable", "Layer", "StackedNetwork", "dropout_draws",
            "keep_mask", "dropout_multiplier", "FusedOptimizer", "DomainBatches", "train_members"]
@@ -68,8 +68,6 @@ threshold_backward = aten_kernel("threshold_backward")
 elu_backward = aten_kernel("elu_backward")
 silu_backward = aten_kernel("silu_backward")
 log_softmax_backward = aten_kernel("_log_softmax_backward_data")
-native_batch_norm = aten_kernel("native_batch_norm")
-native_batch_norm_backward_out = aten_kernel("native_batch_norm_backward", "out")
 
 
 def _selu_backward(grad: torch.Tensor, pre: torch.Tensor) -> torch.Tensor:
@@ -327,12 +325,7 @@ class StackedNetwork:
 
     def _batch_norm(self, bn: dict, pre: torch.Tensor, training: bool):
         """``native_batch_norm`` (what ``nn.BatchNorm1d`` calls) on each member's rows."""
-        outs, caches = [], []
-        for rows, (weight, bias, running_mean, running_var, _, _) in zip(self._members(pre), bn["members"]):
-            out, mean, invstd = native_batch_norm(rows, weight, bias, running_mean, running_var, training,
-                                                  bn["momentum"], bn["eps"])
-            outs.append(out)
-            caches.append((rows, mean, invstd))
+        outs, caches = batch_norm_members(self._members(pre), bn["members"], training, bn["momentum"], bn["eps"])
         if training:
             bn["steps"] += 1
         return self._joined(outs), caches
@@ -374,15 +367,8 @@ class StackedNetwork:
         return grad if input_grad else None
 
     def _batch_norm_backward(self, bn: dict, grad: torch.Tensor, caches) -> torch.Tensor:
-        grads = []
-        for member_grad, (x, mean, invstd), (weight, _, running_mean, running_var, grad_weight, grad_bias) in zip(
-                self._members(grad), caches, bn["members"]):
-            # the weight and bias gradients straight into the gradient buffer
-            grad_in, _, _ = native_batch_norm_backward_out(
-                member_grad, x, weight, running_mean, running_var, mean, invstd, True, bn["eps"], [True, True, True],
-                out0=torch.empty_like(x), out1=grad_weight, out2=grad_bias)
-            grads.append(grad_in)
-        return self._joined(grads)
+        # the weight and bias gradients go straight into the gradient buffer
+        return self._joined(batch_norm_members_backward(self._members(grad), caches, bn["members"], bn["eps"]))
 
     def dropout_layers(self, part: str = "trunk") -> list[Layer]:
         return [layer for layer in self.layers[part] if layer.dropout > 0]

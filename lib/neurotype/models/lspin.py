@@ -26,8 +26,8 @@ import torch
 from sklearn.base import clone
 from torch import nn
 
-from neurotype.models.base import (TorchClassifier, aten_kernel, flushing_subnormals, initialise, make_optimizer,
-                                   member_seed, mlp)
+from neurotype.models.base import (TorchClassifier, aten_kernel, batch_norm_members, batch_norm_members_backward,
+                                   flushing_subnormals, initialise, make_optimizer, member_seed, mlp)
 
 __all__ = ["expected_open_gates", "member_seed", "rbf_kernel", "LSPIN", "LSPINClassifier",
            "open_gates", "noise_generator", "train_full_batch_sgd", "LSPIN_PAPER_PRESET", "ENGINES",
@@ -40,8 +40,6 @@ _FUSED_ACTIVATIONS = ("tanh", "relu")
 tanh_backward = aten_kernel("tanh_backward")
 threshold_backward = aten_kernel("threshold_backward")
 hardtanh_backward = aten_kernel("hardtanh_backward")
-native_batch_norm = aten_kernel("native_batch_norm")
-native_batch_norm_backward = aten_kernel("native_batch_norm_backward")
 
 
 def expected_open_gates(mu: torch.Tensor, sigma: float) -> torch.Tensor:
@@ -193,9 +191,10 @@ def train_full_batch_sgd(modules: Sequence[LSPIN], X: torch.Tensor, y: torch.Ten
     bn_b = [torch.stack([ls[i].bias.detach()[None, :] for ls in norms]).contiguous() for i in range(len(norms[0]))]
     bn_mean = [torch.stack([ls[i].running_mean[None, :] for ls in norms]) for i in range(len(norms[0]))]
     bn_var = [torch.stack([ls[i].running_var[None, :] for ls in norms]) for i in range(len(norms[0]))]
-    # each member's batch-normalisation weight, bias and running statistics: views, updated in place
-    bn_member = [[(bn_w[i][k, 0], bn_b[i][k, 0], bn_mean[i][k, 0], bn_var[i][k, 0]) for k in range(K)]
-                 for i in range(len(bn_w))]
+    bn_gw, bn_gb = [torch.zeros_like(w) for w in bn_w], [torch.zeros_like(b) for b in bn_b]
+    # each member's batch-normalisation weight, bias, running statistics and gradients: views, updated in place
+    bn_member = [[(bn_w[i][k, 0], bn_b[i][k, 0], bn_mean[i][k, 0], bn_var[i][k, 0], bn_gw[i][k, 0], bn_gb[i][k, 0])
+                  for k in range(K)] for i in range(len(bn_w))]
 
     def per_member(rows: torch.Tensor) -> torch.Tensor:
         """Per-row values ``(n, c)`` -> one copy per member ``(K, n, c)``."""
@@ -214,31 +213,18 @@ def train_full_batch_sgd(modules: Sequence[LSPIN], X: torch.Tensor, y: torch.Ten
         kernel = kernel.expand(K, n, n)
     noise = torch.empty(K, n, d, dtype=X.dtype)
 
+    def stacked(members: list[torch.Tensor]) -> torch.Tensor:
+        return members[0][None] if K == 1 else torch.stack(members)
+
     def batch_norm(i: int, a: torch.Tensor) -> tuple[torch.Tensor, list]:
-        """Training-mode batch normalisation of each member's rows by ATen's kernel (what
-        ``nn.BatchNorm1d`` calls), updating the running statistics as it does."""
-        layer = norms[0][i]
-        outs, caches = [], []
-        for k, (weight, bias, running_mean, running_var) in enumerate(bn_member[i]):
-            out, mean, invstd = native_batch_norm(a[k], weight, bias, running_mean, running_var, True,
-                                                  layer.momentum, layer.eps)
-            outs.append(out)
-            caches.append((a[k], mean, invstd))
-        return (outs[0][None] if K == 1 else torch.stack(outs)), caches
+        """Training-mode batch normalisation of each member's rows, as ``nn.BatchNorm1d`` does it."""
+        outs, caches = batch_norm_members(a, bn_member[i], True, norms[0][i].momentum, norms[0][i].eps)
+        return stacked(outs), caches
 
     def batch_norm_backward(i: int, grad: torch.Tensor, caches: list) -> torch.Tensor:
-        grads, gws, gbs = [], [], []
-        for k, ((x, mean, invstd), (weight, _, running_mean, running_var)) in enumerate(zip(caches, bn_member[i])):
-            g, gw, gb = native_batch_norm_backward(grad[k], x, weight, running_mean, running_var, mean, invstd,
-                                                   True, norms[0][i].eps, [True, True, True])
-            grads.append(g)
-            gws.append(gw)
-            gbs.append(gb)
-        bn_gw[i] = torch.stack(gws)[:, None]
-        bn_gb[i] = torch.stack(gbs)[:, None]
-        return grads[0][None] if K == 1 else torch.stack(grads)
+        """The input gradient; the weight and bias gradients go into ``bn_gw[i]`` and ``bn_gb[i]``."""
+        return stacked(batch_norm_members_backward(grad, caches, bn_member[i], norms[0][i].eps))
 
-    bn_gw, bn_gb = [None] * len(bn_w), [None] * len(bn_w)
     params = gate_w + gate_b + pred_w + pred_b + bn_w + bn_b
 
     def write_back() -> None:
