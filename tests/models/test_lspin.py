@@ -87,14 +87,9 @@ def test_batched_members_equal_separate_fits(local, overrides):
 def test_first_member_is_the_single_model_bit_for_bit_on_one_thread(local, overrides):
     """On one thread an ensemble's member 0 is exactly the LSPIN that n_members=1 fits (what lets a
     chapter's single LSPIN be read off its seed ensemble instead of being fitted twice)."""
-    X, y, _ = local
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        ensemble = LSPINClassifier(epochs=40, lr=0.2, n_members=3, seed=2, **overrides).fit(X, y)
-        alone = LSPINClassifier(epochs=40, lr=0.2, seed=2, **overrides).fit(X, y)
-    finally:
-        torch.set_num_threads(threads)
+    X, y, _ = local  # on one thread: the autouse fixture one_thread (tests/models/conftest.py)
+    ensemble = LSPINClassifier(epochs=40, lr=0.2, n_members=3, seed=2, **overrides).fit(X, y)
+    alone = LSPINClassifier(epochs=40, lr=0.2, seed=2, **overrides).fit(X, y)
     first = ensemble.first_member()
     assert first.n_members == 1 and len(first.fitted_members) == 1 and ensemble.n_members == 3
     for a, b in zip(first.module_.state_dict().values(), alone.module_.state_dict().values()):

@@ -486,9 +486,10 @@ class SharedStudy:
         self.name, self.url = name, url
         self.heartbeat_s = int(DEFAULT_HEARTBEAT_S if heartbeat_s is None else heartbeat_s)
         self.poll_s = float(poll_s) if poll_s is not None else float(min(5, self.heartbeat_s))
-        # in_memory: the study of a private run (see _tune_private), whose caller holds the study's lock
+        # in_memory: the study of a private run (see _tune_private), whose caller holds the study's lock; the
+        # lock of an in-memory SQLite database excludes nothing
         self.storage = _MemoryStorage(self.heartbeat_s) if in_memory else open_storage(url, self.heartbeat_s)
-        self.lock = _Unlocked() if in_memory else StorageLock(url, f"neurotype-study:{name}")
+        self.lock = StorageLock("sqlite:///:memory:" if in_memory else url, f"neurotype-study:{name}")
         with self.lock:
             self.study = optuna.create_study(study_name=name, storage=self.storage,
                                              sampler=PerTrialSeededSampler(sampler_seed),
@@ -658,25 +659,6 @@ class _MemoryStorage(optuna.storages.InMemoryStorage):
         self.heartbeat_interval, self.grace_period = heartbeat_s, GRACE_HEARTBEATS * heartbeat_s
 
     def record_heartbeat(self, trial_id: int) -> None:
-        pass
-
-
-class _Unlocked:
-    """The lock of a private study: its caller already holds the study's :class:`StorageLock`."""
-
-    def acquire(self) -> None:
-        pass
-
-    def release(self) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-    def __enter__(self) -> "_Unlocked":
-        return self
-
-    def __exit__(self, *exc) -> None:
         pass
 
 
