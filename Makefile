@@ -10,10 +10,11 @@ PYTHON_BOOTSTRAP ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.neurotype-installed
+NATIVE := $(VENV)/.neurotype-native
 
 .PHONY: book test test-fast pytest smoke-book env clean bench
 
-env: $(STAMP)
+env: $(STAMP) $(NATIVE)
 
 # The venv is rebuilt only when the pins change. torch is pinned to the CPU wheel 2.13.0 exactly.
 $(STAMP): requirements.txt requirements.lock pyproject.toml
@@ -21,6 +22,12 @@ $(STAMP): requirements.txt requirements.lock pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt -c requirements.lock
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	touch $@
+
+# The C++ steps of the fused network engine (lib/neurotype/models/native.py): compiled once per environment
+# and source (about 30 s); without a compiler the Python engine trains the networks, with the same numbers.
+$(NATIVE): $(STAMP) lib/neurotype/models/fused_step.cpp lib/neurotype/models/native.py
+	$(PY) -m neurotype.models.native
 	touch $@
 
 # make book PROFILE=paper WORKERS=4 STORAGE=postgresql://user:password@host:5432/optuna: another profile,
@@ -31,16 +38,16 @@ WORKERS ?=
 STORAGE ?=
 BOOK_TUNING_ARGS := $(if $(WORKERS), --workers $(WORKERS))$(if $(STORAGE), --storage '$(STORAGE)')
 
-book: $(STAMP)
+book: $(NATIVE)
 	$(PY) -m neurotype.book --profile $(PROFILE)$(BOOK_TUNING_ARGS)
 
-pytest: $(STAMP)
+pytest: $(NATIVE)
 	$(PY) -m pytest
 
-test-fast: $(STAMP)
+test-fast: $(NATIVE)
 	$(PY) -m pytest -m "not slow" -q
 
-smoke-book: $(STAMP)
+smoke-book: $(NATIVE)
 	$(PY) -m neurotype.book --profile smoke --strict
 
 # Other make files (mk/*.mk) add set-up steps the tests need to EXTRA_TEST_PREREQS.
@@ -50,7 +57,7 @@ EXTRA_TEST_PREREQS :=
 test: $(EXTRA_TEST_PREREQS) pytest smoke-book browser-check
 
 # Speed figures (not part of the tests): bench/results.json
-bench: $(STAMP)
+bench: $(NATIVE)
 	$(PY) bench/run.py
 
 clean:

@@ -36,6 +36,7 @@ from neurotype.book.runner import chapters_from_toc, read_timing
 from neurotype.data.tables import broad_task, subclass_task
 from neurotype.protocol.evaluation import evaluate, tune
 from neurotype.ephys import simulate, stimuli
+from neurotype.models import native
 from neurotype.models.dann import DANNClassifier
 from neurotype.models.lspin import LSPINClassifier
 from neurotype.data.preprocessing import make_preprocessor
@@ -113,8 +114,8 @@ def _trials_per_minute(task, model: str, n_trials: int, studies: str) -> float:
 def _issue14_figures(subclass, broad, X, y, bX, by, bs, repeats: int, trials: int) -> dict[str, float]:
     """Issue 14: the reference-faithful presets and the fused engines, one fit each; Optuna throughput.
 
-    Fits: the DANN at its default settings on the fused engine (the default) and on autograd (the
-    same numbers), per member of a batched four-seed ensemble, and the paper presets at their
+    Fits: the DANN at its default settings on the fused engine (the default), on its Python steps and on
+    autograd (the same numbers), per member of a batched four-seed ensemble, and the paper presets at their
     untuned defaults (``dann_reference``: 500 epochs of 64, batch normalisation, no early stopping;
     ``lspin_reference``: 1,000 full-batch epochs with batch normalisation). Trials per minute: small
     ``tune`` studies of each network on its task (LSPIN: subclass; DANN, FCNN: broad).
@@ -125,8 +126,22 @@ def _issue14_figures(subclass, broad, X, y, bX, by, bs, repeats: int, trials: in
         model = get_model(name).make(params or {}, seed=0)
         return (lambda: model.fit(bX, by, species=bs)) if on == "broad" else (lambda: model.fit(X, y))
 
+    def python_steps(run):  # the fused engine with its C++ steps switched off (neurotype.models.native)
+        def timed_run():
+            before = os.environ.get("NEUROTYPE_NATIVE")
+            os.environ["NEUROTYPE_NATIVE"] = "0"
+            try:
+                run()
+            finally:
+                if before is None:
+                    del os.environ["NEUROTYPE_NATIVE"]
+                else:
+                    os.environ["NEUROTYPE_NATIVE"] = before
+        return timed_run
+
     figures = {
         "dann_fit_fused_s": _timed(fit("dann", {"engine": "fused"}), repeats),
+        "dann_fit_python_steps_s": _timed(python_steps(fit("dann", {"engine": "fused"})), repeats),
         "dann_fit_autograd_s": _timed(fit("dann", {"engine": "autograd"}), max(1, repeats - 1)),
         "dann_fit_per_member_of_4_s": _timed(fit("dann", {"n_members": 4}), max(1, repeats - 1)) / 4,
         "fcnn_fit_s": _timed(fit("fcnn"), repeats),
@@ -214,6 +229,9 @@ def main() -> None:
         for row in scaleout["summary"]:
             rows[f"optuna_{scaleout['model']}_{row['storage']}_{row['workers']}_workers_trials_per_min"] = {
                 "value": row["steady_median"], "ratio_to_svc": None}
+    library = native.load()  # the fused engine's C++ steps: loaded, or why not
+    native_steps = "loaded" if library is not None else native.unavailable_reason()
+    print(f"C++ steps of the fused engine: {native_steps}")
     print(f"{'benchmark':<50}{'value':>10}{'x SVC fit':>12}{'peak MiB':>10}{'target':>9}")
     for name, row in rows.items():
         ratio = f"{row['ratio_to_svc']:.0f}" if row.get("ratio_to_svc") else "-"
@@ -226,7 +244,8 @@ def main() -> None:
     out.write_text(json.dumps({"machine": platform.processor() or platform.machine(), "threads": args.threads,
                                "load_average_1min": load, "load_average_1min_start": load_start,
                                "date": time.strftime("%Y-%m-%d %H:%M"),
-                               "cells_train_subclass": int(len(y)), "figures": rows, "targets": TARGETS,
+                               "cells_train_subclass": int(len(y)), "native_steps": native_steps,
+                               "figures": rows, "targets": TARGETS,
                                "versions": package_versions()}, indent=2) + "\n")
     print(f"written {out}")
 

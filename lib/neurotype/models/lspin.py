@@ -158,7 +158,9 @@ def train_full_batch_sgd(modules: Sequence[LSPIN], X: torch.Tensor, y: torch.Ten
 
     Each module is trained exactly as the autograd path would train it alone (the loss of
     :class:`LSPINClassifier`, ``torch.optim.SGD`` with ``weight_decay``, one noise block per
-    epoch from its generator); the stacked weights are copied back into the modules.
+    epoch from its generator); the stacked weights are copied back into the modules. The epochs run
+    in C++ where :mod:`neurotype.models.native` is available (``fused_step.cpp``'s ``Lspin``: the calls
+    of the loop below, in its order, so the same weights bit for bit), else in the loop below.
 
     Parameters
     ----------
@@ -238,73 +240,105 @@ def train_full_batch_sgd(modules: Sequence[LSPIN], X: torch.Tensor, y: torch.Ten
                     layer.running_mean.copy_(bn_mean[i][k, 0])
                     layer.running_var.copy_(bn_var[i][k, 0])
 
-    for epoch in range(epochs):
-        # forward: gating network (tanh throughout)
-        gate_acts = [Xk]
-        for w, b in zip(gate_w, gate_b):
-            gate_acts.append(_tanh_layer(b, gate_acts[-1], w))
-        mu = gate_acts[-1]
-        for k in range(K):  # 0.5 + sigma * eps, eps ~ N(0, 1)
-            noise[k].normal_(0.5, sigma, generator=generators[k])
-        pre = noise.add(mu)
-        z = pre.clamp(0.0, 1.0)
-        # prediction network (pred_acts: each layer's output; linear_in: its product's input)
-        pred_acts = [Xk * z]
-        linear_in, bn_caches = [], []
-        for i, (w, b) in enumerate(zip(pred_w, pred_b)):
-            inputs = pred_acts[-1]
-            if i < len(bn_w):
-                inputs, cache = batch_norm(i, inputs)
-                bn_caches.append(cache)
-            linear_in.append(inputs)
-            if i == len(pred_w) - 1:
-                a = _affine(b, inputs, w)
-            elif activation == "tanh":
-                a = _tanh_layer(b, inputs, w)
-            else:
-                a = _affine(b, inputs, w).clamp_(min=0.0)
-            pred_acts.append(a)
-        # backward: cross-entropy
-        grad = _softmax(pred_acts[-1]).sub_(onehot).mul_(row_coef)
-        pred_gw, pred_gb = [None] * len(pred_w), [None] * len(pred_w)
-        for i in range(len(pred_w) - 1, -1, -1):
-            pred_gw[i] = torch.bmm(linear_in[i].transpose(1, 2), grad)
-            pred_gb[i] = grad.sum(1, keepdim=True)
-            grad = torch.bmm(grad, pred_w[i].transpose(1, 2))
-            if i < len(bn_w):
-                grad = batch_norm_backward(i, grad, bn_caches[i])
-            if i > 0:
-                a = pred_acts[i]
-                grad = tanh_backward(grad, a) if activation == "tanh" else threshold_backward(grad, a, 0.0)
-        # grad is now d loss / d (x * z); through the gates and the clamp
-        grad_z = grad.mul_(Xk)
-        if kernel is not None:  # lambda2 * sum_ij K_ij |z_i - z_j|^2 / n^2, over each member's rows
-            grad_z.add_(z * degree - torch.bmm(kernel, z), alpha=4.0 * lambda2 / n ** 2)
-        # clamp passes the gradient where 0 < pre < 1 (torch.clamp: <=; equality has probability 0)
-        grad_mu = hardtanh_backward(grad_z, pre, 0.0, 1.0)
-        # + lambda1 * mean Phi((mu + 0.5) / sigma): d/d mu = phi((mu + 0.5) / sigma) / sigma
-        density = (mu + 0.5).square_().mul_(-0.5 / sigma ** 2).exp_()
-        grad = tanh_backward(grad_mu.add_(density, alpha=penalty_coef), mu)  # through the final tanh
-        gate_gw, gate_gb = [None] * len(gate_w), [None] * len(gate_w)
-        for i in range(len(gate_w) - 1, -1, -1):
-            gate_gw[i] = torch.bmm(XkT if i == 0 else gate_acts[i].transpose(1, 2), grad)
-            gate_gb[i] = grad.sum(1, keepdim=True)
-            if i > 0:
-                grad = torch.bmm(grad, gate_w[i].transpose(1, 2))
-                grad = tanh_backward(grad, gate_acts[i])
-        # SGD step (torch.optim.SGD: grad + weight_decay * param, then param -= lr * grad)
-        grads = gate_gw + gate_gb + pred_gw + pred_gb + bn_gw + bn_gb
-        if weight_decay:
-            torch._foreach_add_(grads, params, alpha=weight_decay)
-        torch._foreach_add_(params, grads, alpha=-lr)
-        if on_epoch is not None and (epoch + 1) % PRUNE_EVERY == 0 and epoch + 1 < epochs:
-            write_back()
-            on_epoch(epoch + 1)
+    compiled = _compiled_epochs(Xk, XkT, onehot, row_coef, noise, gate_w, gate_b, pred_w, pred_b, bn_w, bn_b,
+                                bn_gw, bn_gb, bn_member, norms, generators, sigma, activation, kernel, degree,
+                                4.0 * lambda2 / n ** 2, penalty_coef, -0.5 / sigma ** 2, lr, weight_decay)
+    if compiled is not None:  # the same epochs, in C++
+        done = 0
+        while done < epochs:
+            chunk = min(PRUNE_EVERY, epochs - done) if on_epoch is not None else epochs - done
+            compiled.run(chunk)
+            done += chunk
+            if on_epoch is not None and done % PRUNE_EVERY == 0 and done < epochs:
+                write_back()
+                on_epoch(done)
+    else:
+        for epoch in range(epochs):
+            # forward: gating network (tanh throughout)
+            gate_acts = [Xk]
+            for w, b in zip(gate_w, gate_b):
+                gate_acts.append(_tanh_layer(b, gate_acts[-1], w))
+            mu = gate_acts[-1]
+            for k in range(K):  # 0.5 + sigma * eps, eps ~ N(0, 1)
+                noise[k].normal_(0.5, sigma, generator=generators[k])
+            pre = noise.add(mu)
+            z = pre.clamp(0.0, 1.0)
+            # prediction network (pred_acts: each layer's output; linear_in: its product's input)
+            pred_acts = [Xk * z]
+            linear_in, bn_caches = [], []
+            for i, (w, b) in enumerate(zip(pred_w, pred_b)):
+                inputs = pred_acts[-1]
+                if i < len(bn_w):
+                    inputs, cache = batch_norm(i, inputs)
+                    bn_caches.append(cache)
+                linear_in.append(inputs)
+                if i == len(pred_w) - 1:
+                    a = _affine(b, inputs, w)
+                elif activation == "tanh":
+                    a = _tanh_layer(b, inputs, w)
+                else:
+                    a = _affine(b, inputs, w).clamp_(min=0.0)
+                pred_acts.append(a)
+            # backward: cross-entropy
+            grad = _softmax(pred_acts[-1]).sub_(onehot).mul_(row_coef)
+            pred_gw, pred_gb = [None] * len(pred_w), [None] * len(pred_w)
+            for i in range(len(pred_w) - 1, -1, -1):
+                pred_gw[i] = torch.bmm(linear_in[i].transpose(1, 2), grad)
+                pred_gb[i] = grad.sum(1, keepdim=True)
+                grad = torch.bmm(grad, pred_w[i].transpose(1, 2))
+                if i < len(bn_w):
+                    grad = batch_norm_backward(i, grad, bn_caches[i])
+                if i > 0:
+                    a = pred_acts[i]
+                    grad = tanh_backward(grad, a) if activation == "tanh" else threshold_backward(grad, a, 0.0)
+            # grad is now d loss / d (x * z); through the gates and the clamp
+            grad_z = grad.mul_(Xk)
+            if kernel is not None:  # lambda2 * sum_ij K_ij |z_i - z_j|^2 / n^2, over each member's rows
+                grad_z.add_(z * degree - torch.bmm(kernel, z), alpha=4.0 * lambda2 / n ** 2)
+            # clamp passes the gradient where 0 < pre < 1 (torch.clamp: <=; equality has probability 0)
+            grad_mu = hardtanh_backward(grad_z, pre, 0.0, 1.0)
+            # + lambda1 * mean Phi((mu + 0.5) / sigma): d/d mu = phi((mu + 0.5) / sigma) / sigma
+            density = (mu + 0.5).square_().mul_(-0.5 / sigma ** 2).exp_()
+            grad = tanh_backward(grad_mu.add_(density, alpha=penalty_coef), mu)  # through the final tanh
+            gate_gw, gate_gb = [None] * len(gate_w), [None] * len(gate_w)
+            for i in range(len(gate_w) - 1, -1, -1):
+                gate_gw[i] = torch.bmm(XkT if i == 0 else gate_acts[i].transpose(1, 2), grad)
+                gate_gb[i] = grad.sum(1, keepdim=True)
+                if i > 0:
+                    grad = torch.bmm(grad, gate_w[i].transpose(1, 2))
+                    grad = tanh_backward(grad, gate_acts[i])
+            # SGD step (torch.optim.SGD: grad + weight_decay * param, then param -= lr * grad)
+            grads = gate_gw + gate_gb + pred_gw + pred_gb + bn_gw + bn_gb
+            if weight_decay:
+                torch._foreach_add_(grads, params, alpha=weight_decay)
+            torch._foreach_add_(params, grads, alpha=-lr)
+            if on_epoch is not None and (epoch + 1) % PRUNE_EVERY == 0 and epoch + 1 < epochs:
+                write_back()
+                on_epoch(epoch + 1)
     write_back()
     with torch.no_grad():
         for layers in norms:
             for layer in layers:
                 layer.num_batches_tracked += epochs
+
+
+def _compiled_epochs(Xk, XkT, onehot, row_coef, noise, gate_w, gate_b, pred_w, pred_b, bn_w, bn_b, bn_gw, bn_gb,
+                     bn_member, norms, generators, sigma, activation, kernel, degree, kernel_alpha, penalty_coef,
+                     density_scale, lr, weight_decay):
+    """:func:`train_full_batch_sgd`'s epochs in C++ (``fused_step.cpp``'s ``Lspin``: its calls, in its order,
+    on these tensors), or ``None`` where :mod:`neurotype.models.native` is unavailable or switched off."""
+    from neurotype.models import native
+
+    library = native.load()
+    settings = {(layer.momentum, layer.eps) for layers in norms for layer in layers}
+    if library is None or len(settings) > 1:
+        return None
+    momentum, eps = settings.pop() if settings else (0.1, 1e-5)
+    members = [tensor for layer in bn_member for member in layer for tensor in member]
+    return library.Lspin(Xk, XkT, onehot, row_coef, noise, gate_w, gate_b, pred_w, pred_b, bn_w + bn_b, bn_gw + bn_gb,
+                         members, float(momentum), float(eps), list(generators), float(sigma), activation == "tanh",
+                         kernel, degree, float(kernel_alpha), float(penalty_coef), float(density_scale), float(lr),
+                         float(weight_decay))
 
 
 #: The paper's LSPIN settings (its supplementary table).
