@@ -24,7 +24,7 @@ $(STAMP): requirements.txt requirements.lock pyproject.toml
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
-# The C++ steps of the fused network engine (lib/neurotype/models/native.py): compiled once per environment
+# The C++ training loops of the networks (lib/neurotype/models/native.py): compiled once per environment
 # and source (about 30 s); without a compiler the Python engine trains the networks, with the same numbers.
 $(NATIVE): $(STAMP) lib/neurotype/models/fused_step.cpp lib/neurotype/models/native.py
 	$(PY) -m neurotype.models.native

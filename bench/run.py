@@ -229,9 +229,9 @@ def main() -> None:
         for row in scaleout["summary"]:
             rows[f"optuna_{scaleout['model']}_{row['storage']}_{row['workers']}_workers_trials_per_min"] = {
                 "value": row["steady_median"], "ratio_to_svc": None}
-    library = native.load()  # the fused engine's C++ steps: loaded, or why not
+    library = native.load()  # the C++ training loops: loaded, or why not
     native_steps = "loaded" if library is not None else native.unavailable_reason()
-    print(f"C++ steps of the fused engine: {native_steps}")
+    print(f"C++ training loops: {native_steps}")
     print(f"{'benchmark':<50}{'value':>10}{'x SVC fit':>12}{'peak MiB':>10}{'target':>9}")
     for name, row in rows.items():
         ratio = f"{row['ratio_to_svc']:.0f}" if row.get("ratio_to_svc") else "-"

@@ -1,11 +1,14 @@
-// One member's training steps of the fused FCNN/DANN engine (neurotype.models.fused), in C++.
+// The training loops of the hand-written engines, in C++:
+//   Network              one FCNN's or DANN's steps (neurotype.models.fused: StackedNetwork.forward/backward,
+//                        FusedOptimizer.step and the step loop of _train_members) for one member (K = 1,
+//                        the passes on 2-D rows); stacks of members stay in Python;
+//   dropout_multipliers  an epoch's dropout draws (fused.dropout_draws, keep_mask, dropout_multiplier);
+//   Lspin                LSPIN's full-batch epochs (neurotype.models.lspin.train_full_batch_sgd), any K.
 //
-// The Python engine (StackedNetwork.forward/backward, FusedOptimizer.step and the step loop of
-// fused._train_members) spends a third of a small network's step in the interpreter: the binding of
-// each ATen call from Python and the engine's own bookkeeping. This file makes the very same ATen
-// calls, with the same arguments and in the same order, from C++: a network trained here is the
-// Python engine's network bit for bit (tests/models/test_fused_native.py trains both). It covers one
-// member (K = 1, the passes on 2-D rows); stacks of members stay in Python.
+// The Python loops spend up to a third of a small network's step in the interpreter: the binding of each
+// ATen call and their own bookkeeping. This file makes the very same ATen calls, with the same arguments
+// and in the same order, so a network trained here is the Python loops' network bit for bit
+// (tests/models/test_native.py trains both ways). Functions that run a loop release the GIL.
 //
 // Built and loaded by neurotype.models.native; nothing else includes it.
 

@@ -1,19 +1,20 @@
-"""The C++ steps of the fused FCNN/DANN engine: built once per environment, optional.
+"""The C++ training loops (``fused_step.cpp``): built once per environment, optional.
 
-:mod:`neurotype.models.fused` trains one member (the FCNN or DANN of a tuning trial or a fold) with
-the steps of ``fused_step.cpp`` when this module can build and load them: the same ATen calls with
-the same arguments, in the same order, as the Python engine, without the interpreter between them
-(tests/models/test_fused_native.py checks that both give the same network bit for bit). Where they
-cannot be built (no C++ compiler) or are switched off (``NEUROTYPE_NATIVE=0``), the Python engine
-trains every network: the same numbers, more slowly.
+Where this module can build and load the library, :mod:`neurotype.models.fused` runs one member's steps
+(the FCNN or DANN of a tuning trial or a fold) and draws its dropout there, and
+:func:`neurotype.models.lspin.train_full_batch_sgd` runs its epochs there: the same ATen calls with the
+same arguments, in the same order, as the Python loops, without the interpreter between them
+(tests/models/test_native.py checks that both give the same network bit for bit). Where it cannot be
+built (no C++ compiler) or is switched off (``NEUROTYPE_NATIVE=0``), the Python loops train every
+network: the same numbers, more slowly.
 
 The library is compiled with the C++ compiler (``$CXX``, default ``g++``) against the installed
 torch's headers, into ``$NEUROTYPE_NATIVE_DIR`` (default: ``neurotype-native`` in the Python
 environment, ``sys.prefix``), under a name that hashes the source, the torch version, the compiler
 flags, the Python version and the processor's instruction sets: a changed source or torch builds a new
-library, an unchanged one is loaded at once. ``make env`` builds it (``python -m neurotype.models.native``), about 30 s on two
-cores; a process that finds no library builds it itself (processes that start at the same time wait
-for the first one's build: it holds a lock file in the folder).
+library, an unchanged one is loaded at once. ``make env`` builds it (``python -m
+neurotype.models.native``, about 25 s); a process that finds no library builds it itself (processes
+that start at the same time wait for the first one's build: it holds a lock file in the folder).
 """
 
 from __future__ import annotations
@@ -152,7 +153,7 @@ def unavailable_reason() -> str | None:
 
 if __name__ == "__main__":  # make env: build once per environment
     try:
-        print(f"neurotype: C++ steps of the fused engine in {build()}")
+        print(f"neurotype: C++ training loops in {build()}")
     except RuntimeError as error:
-        print(f"neurotype: C++ steps of the fused engine not built ({error}); the Python engine will train the "
+        print(f"neurotype: C++ training loops not built ({error}); the Python engine will train the "
               "networks (same numbers, slower)")
