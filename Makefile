@@ -25,7 +25,7 @@ $(STAMP): requirements.txt requirements.lock pyproject.toml
 	touch $@
 
 # The C++ training loops of the networks (lib/neurotype/models/native.py): compiled once per environment
-# and source (about 30 s); without a compiler the Python engine trains the networks, with the same numbers.
+# and source (about 25 s); without a compiler the Python loops train the networks, with the same numbers.
 $(NATIVE): $(STAMP) lib/neurotype/models/fused_step.cpp lib/neurotype/models/native.py
 	$(PY) -m neurotype.models.native
 	touch $@

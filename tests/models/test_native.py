@@ -162,6 +162,14 @@ def test_a_compile_error_is_one_line(tmp_path, monkeypatch):
         native.build()
     assert "\n" not in str(error.value)
     assert not list(tmp_path.glob("*.so")) and not list(tmp_path.glob(".*.so"))
+    # the next process does not compile again: it reads the reason; make env (retry) compiles again
+    compiled = []
+    monkeypatch.setattr(native, "_compile", lambda target: compiled.append(target))
+    with pytest.raises(RuntimeError, match=r"compiling fused_step.cpp failed: .*an earlier build") as again:
+        native.build()
+    assert "\n" not in str(again.value) and not compiled
+    native.build(retry=True)
+    assert compiled == [native.library_path()]
 
 
 def test_switched_off_means_not_loaded(monkeypatch):

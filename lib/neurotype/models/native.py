@@ -14,7 +14,9 @@ environment, ``sys.prefix``), under a name that hashes the source, the torch ver
 flags, the Python version and the processor's instruction sets: a changed source or torch builds a new
 library, an unchanged one is loaded at once. ``make env`` builds it (``python -m
 neurotype.models.native``, about 25 s); a process that finds no library builds it itself (processes
-that start at the same time wait for the first one's build: it holds a lock file in the folder).
+that start at the same time wait for the first one's build: it holds a lock file in the folder). A build
+that failed leaves a ``.failed`` file with its one-line reason, so that the processes after it do not
+compile again; ``make env``, a changed source or another torch tries anew.
 """
 
 from __future__ import annotations
@@ -88,19 +90,29 @@ def library_path() -> Path:
     return folder / f"{_name()}.so"
 
 
-def build() -> Path:
-    """Compile the library unless it exists; its path. Raises ``RuntimeError`` (one line) on failure."""
+def build(retry: bool = False) -> Path:
+    """Compile the library unless it exists; its path. Raises ``RuntimeError`` (one line) on failure, at
+    once if this build failed before, unless ``retry`` (``make env`` retries)."""
     target = library_path()
     if target.is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
+    failed = target.with_suffix(".failed")  # a build that failed is not tried again by every process
     # one process compiles, the others wait for it (the book starts several at once)
     with open(target.parent / ".build.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
+        if retry:
+            failed.unlink(missing_ok=True)
+        if failed.is_file():
+            raise RuntimeError(f"{failed.read_text().strip()} (an earlier build; delete {failed} to try again)")
         if not target.is_file():
-            _compile(target)
-            for old in target.parent.glob("neurotype_fused_step_*.so"):  # builds of other sources or torch
-                if old != target:
+            try:
+                _compile(target)
+            except RuntimeError as error:
+                failed.write_text(f"{error}\n")
+                raise
+            for old in target.parent.glob("neurotype_fused_step_*"):  # builds of other sources or torch
+                if old.stem != target.stem:
                     old.unlink(missing_ok=True)
     return target
 
@@ -153,7 +165,7 @@ def unavailable_reason() -> str | None:
 
 if __name__ == "__main__":  # make env: build once per environment
     try:
-        print(f"neurotype: C++ training loops in {build()}")
+        print(f"neurotype: C++ training loops in {build(retry=True)}")
     except RuntimeError as error:
         print(f"neurotype: C++ training loops not built ({error}); the Python engine will train the "
               "networks (same numbers, slower)")
