@@ -4,8 +4,6 @@ Python steps train it."""
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
 import torch
@@ -173,6 +171,7 @@ def test_a_compile_error_is_one_line(tmp_path, monkeypatch):
 
 
 def test_switched_off_means_not_loaded(monkeypatch):
+    """NEUROTYPE_NATIVE=0 wins even after the library loaded in this process."""
+    _needs_library()
     monkeypatch.setenv("NEUROTYPE_NATIVE", "0")
     assert native.load() is None and "NEUROTYPE_NATIVE=0" in native.unavailable_reason()
-    assert os.environ["NEUROTYPE_NATIVE"] == "0"
