@@ -52,6 +52,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from neurotype.models import native
 from neurotype.models.base import aten_kernel, batch_norm_members, batch_norm_members_backward
 
 __all__ = ["FUSED_ACTIVATIONS", "FUSED_OPTIMIZERS", "fusable", "Layer", "StackedNetwork", "dropout_draws",
@@ -616,8 +617,6 @@ class _DropoutStream:
         self.plain = not any(layer.activation == "selu" for layer in dropout_layers)
         # the generators' states before any draw and after each epoch's draws
         self.states: list[list[torch.Tensor]] = [[g.get_state() for g in self.generators]]
-        from neurotype.models import native
-
         self._library = native.load()
         self._pool = ThreadPoolExecutor(max_workers=1) if threaded else _Inline()
         self._next = self._pool.submit(self._draw)
@@ -626,11 +625,11 @@ class _DropoutStream:
         if self._library is not None:  # the same draws and multipliers in one pass (fused_step.cpp)
             keep = self._library.dropout_multipliers(self.generators, self.count, keep_threshold(self.drop),
                                                      self.drop, self.plain)
-            self.states.append([g.get_state() for g in self.generators])
-            return keep
-        keep = keep_mask(dropout_draws(self.generators, self.count), self.drop)
+        else:
+            keep = keep_mask(dropout_draws(self.generators, self.count), self.drop)
+            keep = dropout_multiplier(keep, self.drop, False) if self.plain else keep
         self.states.append([g.get_state() for g in self.generators])
-        return dropout_multiplier(keep, self.drop, False) if self.plain else keep
+        return keep
 
     def next_epoch(self) -> torch.Tensor:
         keep = self._next.result()
@@ -682,8 +681,6 @@ class _NativeSteps:
         """The C++ steps of a one-member network, or ``None`` (several members, or no library)."""
         if net.K != 1:
             return None
-        from neurotype.models import native
-
         library = native.load()
         return None if library is None else cls(library, net, opt, domain_target, half)
 

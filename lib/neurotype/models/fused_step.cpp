@@ -27,9 +27,27 @@ constexpr double kSeluScale = 1.0507009873554804934193349852946;
 enum Activation : int64_t { kNone = 0, kRelu = 1, kSelu = 2, kSwish = 3 };
 enum Optimizer : int64_t { kAdam = 0, kSgd = 1, kRmsprop = 2 };
 
+// One member's batch normalisation: what neurotype.models.base.batch_norm_members holds per member.
 struct Norm {
   at::Tensor weight, bias, running_mean, running_var, grad_weight, grad_bias;
   double momentum, eps;
+
+  // base.batch_norm_members (training) for one member's rows: the output; `mean`, `invstd` for backward
+  at::Tensor forward(const at::Tensor& rows, at::Tensor& mean, at::Tensor& invstd) {
+    auto out = at::native_batch_norm(rows, weight, bias, running_mean, running_var, true, momentum, eps);
+    mean = std::get<1>(out);
+    invstd = std::get<2>(out);
+    return std::get<0>(out);
+  }
+
+  // base.batch_norm_members_backward: the input gradient; the weight and bias gradients into their buffers
+  at::Tensor backward(const at::Tensor& grad, const at::Tensor& rows, const at::Tensor& mean,
+                      const at::Tensor& invstd) {
+    at::Tensor grad_input = at::empty_like(rows);
+    at::native_batch_norm_backward_out(grad_input, grad_weight, grad_bias, grad, rows, weight, running_mean,
+                                       running_var, mean, invstd, true, eps, {true, true, true});
+    return grad_input;
+  }
 };
 
 struct Layer {
@@ -65,13 +83,8 @@ class Part {
       s.x = x;
       at::Tensor pre = at::addmm(layer.bias, x, layer.weight_t);
       if (layer.has_norm) {
-        Norm& n = layer.norm;
-        auto out = at::native_batch_norm(pre, n.weight, n.bias, n.running_mean, n.running_var, true, n.momentum,
-                                         n.eps);
         s.norm_input = pre;
-        s.mean = std::get<1>(out);
-        s.invstd = std::get<2>(out);
-        pre = std::get<0>(out);
+        pre = layer.norm.forward(pre, s.mean, s.invstd);
       }
       at::Tensor out;
       switch (layer.activation) {
@@ -110,14 +123,7 @@ class Part {
         case kSwish: grad = at::silu_backward(grad, s.pre); break;
         default: break;
       }
-      if (layer.has_norm) {
-        Norm& n = layer.norm;
-        at::Tensor grad_input = at::empty_like(s.norm_input);
-        at::native_batch_norm_backward_out(grad_input, n.grad_weight, n.grad_bias, grad, s.norm_input, n.weight,
-                                           n.running_mean, n.running_var, s.mean, s.invstd, true, n.eps,
-                                           {true, true, true});
-        grad = grad_input;
-      }
+      if (layer.has_norm) grad = layer.norm.backward(grad, s.norm_input, s.mean, s.invstd);
       at::mm_out(layer.grad_weight, grad.t(), s.x);
       at::sum_out(layer.grad_bias, grad, {0});
       if (i > 0 || input_grad) {
@@ -292,8 +298,7 @@ class Lspin {
         double sigma, bool tanh, c10::optional<at::Tensor> kernel, c10::optional<at::Tensor> degree,
         double kernel_alpha, double penalty_coef, double density_scale, double lr, double weight_decay)
       : x_(x), x_t_(x_t), onehot_(onehot), row_coef_(row_coef), noise_(noise), gate_w_(gate_w), gate_b_(gate_b),
-        pred_w_(pred_w), pred_b_(pred_b), norm_members_(norm_members), momentum_(momentum), eps_(eps),
-        generators_(generators), sigma_(sigma), tanh_(tanh), kernel_(kernel), degree_(degree),
+        pred_w_(pred_w), pred_b_(pred_b), generators_(generators), sigma_(sigma), tanh_(tanh), kernel_(kernel), degree_(degree),
         kernel_alpha_(kernel_alpha), penalty_coef_(penalty_coef), density_scale_(density_scale), lr_(lr),
         weight_decay_(weight_decay) {
     // params = gate_w + gate_b + pred_w + pred_b + bn_w + bn_b, in the Python loop's order
@@ -301,7 +306,13 @@ class Lspin {
     params_.insert(params_.end(), norms.begin(), norms.end());
     norm_grads_ = norm_grads;
     members_ = static_cast<int64_t>(generators_.size());
-    layers_norm_ = static_cast<int64_t>(norm_members_.size()) / (6 * members_);
+    // norm_members: (layer, member, six tensors), flattened in that order
+    TORCH_CHECK(norm_members.size() % (6 * members_) == 0, "batch normalisation needs 6 tensors per member");
+    for (size_t i = 0; i < norm_members.size(); i += 6) {
+      const auto* t = &norm_members[i];
+      norms_.push_back(Norm{t[0], t[1], t[2], t[3], t[4], t[5], momentum, eps});
+    }
+    layers_norm_ = static_cast<int64_t>(norms_.size()) / members_;
   }
 
   void run(int64_t epochs) {
@@ -310,8 +321,8 @@ class Lspin {
 
  private:
   at::Tensor x_, x_t_, onehot_, row_coef_, noise_;
-  std::vector<at::Tensor> gate_w_, gate_b_, pred_w_, pred_b_, norm_members_, norm_grads_, params_;
-  double momentum_, eps_;
+  std::vector<at::Tensor> gate_w_, gate_b_, pred_w_, pred_b_, norm_grads_, params_;
+  std::vector<Norm> norms_;  // (layer, member)
   std::vector<at::Generator> generators_;
   double sigma_;
   bool tanh_;
@@ -319,7 +330,7 @@ class Lspin {
   double kernel_alpha_, penalty_coef_, density_scale_, lr_, weight_decay_;
   int64_t members_ = 1, layers_norm_ = 0;
 
-  const at::Tensor& member(int64_t layer, int64_t k, int64_t j) const { return norm_members_[(layer * members_ + k) * 6 + j]; }
+  Norm& norm(int64_t layer, int64_t k) { return norms_[layer * members_ + k]; }
 
   at::Tensor stacked(const std::vector<at::Tensor>& parts) const {
     return members_ == 1 ? parts[0].unsqueeze(0) : at::stack(parts);
@@ -328,11 +339,9 @@ class Lspin {
   at::Tensor batch_norm(int64_t i, const at::Tensor& a, std::vector<std::array<at::Tensor, 3>>& caches) {
     std::vector<at::Tensor> outs;
     for (int64_t k = 0; k < members_; ++k) {
-      at::Tensor rows = a[k];
-      auto out = at::native_batch_norm(rows, member(i, k, 0), member(i, k, 1), member(i, k, 2), member(i, k, 3), true,
-                                       momentum_, eps_);
-      outs.push_back(std::get<0>(out));
-      caches.push_back({rows, std::get<1>(out), std::get<2>(out)});
+      std::array<at::Tensor, 3> cache{a[k]};
+      outs.push_back(norm(i, k).forward(cache[0], cache[1], cache[2]));
+      caches.push_back(cache);
     }
     return stacked(outs);
   }
@@ -341,12 +350,7 @@ class Lspin {
     std::vector<at::Tensor> inputs;
     for (int64_t k = 0; k < members_; ++k) {
       const auto& cache = caches[k];
-      at::Tensor grad_in = at::empty_like(cache[0]);
-      at::Tensor grad_weight = member(i, k, 4), grad_bias = member(i, k, 5);
-      at::native_batch_norm_backward_out(grad_in, grad_weight, grad_bias, grad[k], cache[0], member(i, k, 0),
-                                         member(i, k, 2), member(i, k, 3), cache[1], cache[2], true, eps_,
-                                         {true, true, true});
-      inputs.push_back(grad_in);
+      inputs.push_back(norm(i, k).backward(grad[k], cache[0], cache[1], cache[2]));
     }
     return stacked(inputs);
   }

@@ -26,6 +26,7 @@ import torch
 from sklearn.base import clone
 from torch import nn
 
+from neurotype.models import native
 from neurotype.models.base import (TorchClassifier, aten_kernel, batch_norm_members, batch_norm_members_backward,
                                    flushing_subnormals, initialise, make_optimizer, member_seed, mlp)
 
@@ -208,6 +209,8 @@ def train_full_batch_sgd(modules: Sequence[LSPIN], X: torch.Tensor, y: torch.Ten
     weights = torch.ones(n, dtype=X.dtype) if class_weights is None else class_weights.to(X.dtype)[y]
     row_coef = per_member((weights / weights.sum())[:, None])  # d CE / d logits = coef * (softmax - onehot)
     penalty_coef = lambda1 / (sigma * math.sqrt(2.0 * math.pi) * n * d)
+    density_scale = -0.5 / sigma ** 2  # phi((mu + 0.5) / sigma) is exp(density_scale (mu + 0.5)^2), unnormalised
+    kernel_alpha = 4.0 * lambda2 / n ** 2  # the lambda2 term's weight in the gates' gradient
     kernel = degree = None
     if lambda2 > 0:
         kernel = rbf_kernel(X, kernel_width)
@@ -242,7 +245,7 @@ def train_full_batch_sgd(modules: Sequence[LSPIN], X: torch.Tensor, y: torch.Ten
 
     compiled = _compiled_epochs(Xk, XkT, onehot, row_coef, noise, gate_w, gate_b, pred_w, pred_b, bn_w, bn_b,
                                 bn_gw, bn_gb, bn_member, norms, generators, sigma, activation, kernel, degree,
-                                4.0 * lambda2 / n ** 2, penalty_coef, -0.5 / sigma ** 2, lr, weight_decay)
+                                kernel_alpha, penalty_coef, density_scale, lr, weight_decay)
     if compiled is not None:  # the same epochs, in C++
         done = 0
         while done < epochs:
@@ -294,11 +297,11 @@ def train_full_batch_sgd(modules: Sequence[LSPIN], X: torch.Tensor, y: torch.Ten
             # grad is now d loss / d (x * z); through the gates and the clamp
             grad_z = grad.mul_(Xk)
             if kernel is not None:  # lambda2 * sum_ij K_ij |z_i - z_j|^2 / n^2, over each member's rows
-                grad_z.add_(z * degree - torch.bmm(kernel, z), alpha=4.0 * lambda2 / n ** 2)
+                grad_z.add_(z * degree - torch.bmm(kernel, z), alpha=kernel_alpha)
             # clamp passes the gradient where 0 < pre < 1 (torch.clamp: <=; equality has probability 0)
             grad_mu = hardtanh_backward(grad_z, pre, 0.0, 1.0)
             # + lambda1 * mean Phi((mu + 0.5) / sigma): d/d mu = phi((mu + 0.5) / sigma) / sigma
-            density = (mu + 0.5).square_().mul_(-0.5 / sigma ** 2).exp_()
+            density = (mu + 0.5).square_().mul_(density_scale).exp_()
             grad = tanh_backward(grad_mu.add_(density, alpha=penalty_coef), mu)  # through the final tanh
             gate_gw, gate_gb = [None] * len(gate_w), [None] * len(gate_w)
             for i in range(len(gate_w) - 1, -1, -1):
@@ -327,8 +330,6 @@ def _compiled_epochs(Xk, XkT, onehot, row_coef, noise, gate_w, gate_b, pred_w, p
                      density_scale, lr, weight_decay):
     """:func:`train_full_batch_sgd`'s epochs in C++ (``fused_step.cpp``'s ``Lspin``: its calls, in its order,
     on these tensors), or ``None`` where :mod:`neurotype.models.native` is unavailable or switched off."""
-    from neurotype.models import native
-
     library = native.load()
     settings = {(layer.momentum, layer.eps) for layers in norms for layer in layers}
     if library is None or len(settings) > 1:

@@ -826,7 +826,7 @@ class _StudyWriter:
     def write(self, final: bool) -> None:
         memory, storage = self.study.storage, self.storage
         if self.study_id is None:
-            self.study_id = storage.create_new_study([optuna.study.StudyDirection.MAXIMIZE], self.study.name)
+            self.study_id = storage.create_new_study(memory.get_study_directions(self.study.study_id), self.study.name)
             for key, value in memory.get_study_user_attrs(self.study.study_id).items():
                 storage.set_study_user_attr(self.study_id, key, value)
             for key, value in memory.get_study_system_attrs(self.study.study_id).items():
